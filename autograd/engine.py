@@ -1,0 +1,567 @@
+"""The engine: ``Value`` nodes, applying ops from the table, and the backward walk.
+
+A ``Value`` records, when it is made, its op, its parents (an ordered tuple:
+``x*x`` has two edges) and the local derivative along each edge. The chain
+rule lives in one place, :func:`_propagate`: walk the graph in reverse
+topological order and add ``local_grad * upstream`` to each parent.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from autograd.modes import MODE
+from autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
+
+# Roles. Intermediate nodes and user leaves are variables; plain numbers mixed
+# into an expression become constants (no derivative is computed for them);
+# nn marks its weights and biases as parameters.
+VARIABLE = "variable"
+CONSTANT = "constant"
+PARAMETER = "parameter"
+
+Number = Union[int, float]
+Operand = Union["Value", int, float]
+
+_EMPTY: tuple[Any, ...] = ()
+
+
+class AnomalyError(FloatingPointError):
+    """Raised under ``detect_anomaly()`` at the first op that makes nan or inf."""
+
+
+def _number_to_float(x: object, what: str) -> float:
+    """Convert a real number to float, or raise a TypeError saying what was expected."""
+    if type(x) is float:
+        return x
+    if isinstance(x, (numbers.Real, np.bool_)) and not isinstance(x, np.ndarray):
+        try:
+            return float(x)  # type: ignore[arg-type]
+        except OverflowError:  # an int too big for a float: IEEE-754 rounds to inf
+            return math.inf if x > 0 else -math.inf  # type: ignore[operator]
+    if isinstance(x, (complex, np.complexfloating)):
+        raise TypeError(f"{what}: complex numbers are not supported, got {x!r}")
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"{what}: expected a real number, got a numpy array of shape {x.shape}; "
+                        "use .item() for a single number or build one Value per element")
+    raise TypeError(f"{what}: expected a real number (int or float) or a Value, "
+                    f"got {type(x).__name__} {x!r}")
+
+
+def _format_number(x: float) -> str:
+    text = f"{x:.4g}"
+    if text.lstrip("-").isdigit():
+        text += ".0"
+    return text
+
+
+# ----------------------------------------------------------------------------
+# Making nodes
+# ----------------------------------------------------------------------------
+
+_new_object = object.__new__
+
+
+def _leaf(data: float, scope: str | None) -> Value:
+    v = _new_object(Value)
+    v.data = data
+    v.grad = 0.0
+    v.label = ""
+    v.op = ""
+    v.parents = _EMPTY
+    v.local_grads = _EMPTY
+    v.role = VARIABLE
+    v.scope = scope
+    return v
+
+
+def constant(x: object, what: str = "operand") -> Value:
+    """Return a constant leaf for a plain number (no gradient is computed for it)."""
+    v = _leaf(_number_to_float(x, what), MODE.get().scope)
+    v.role = CONSTANT
+    return v
+
+
+def _as_value(x: object, op: Op) -> Value:
+    if type(x) is Value:
+        return x
+    if isinstance(x, Value):  # a subclass
+        return x
+    return constant(x, f"unsupported operand for {op.symbol}")
+
+
+def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value]) -> tuple[Any, ...]:
+    """Local derivatives of ``op`` at ``xs`` (0.0 for constant inputs, never computed)."""
+    if op.arity is None:
+        grads = op.grads(M, out, *xs)  # type: ignore[operator]
+        return tuple(0.0 if a.role is CONSTANT else g for a, g in zip(args, grads))
+    return tuple(
+        0.0 if a.role is CONSTANT else rule(M, out, *xs)
+        for a, rule in zip(args, op.grads)  # type: ignore[arg-type]
+    )
+
+
+def _ieee(op: Op, xs: Sequence[float], args: Sequence[Value], enabled: bool) -> tuple[float, tuple[float, ...]]:
+    """Recompute an op with numpy float64 scalars, which give inf/nan where math raises."""
+    with np.errstate(all="ignore"):
+        ys = [np.float64(x) for x in xs]
+        out = op.forward(NUMPY_MATH, *ys)
+        grads = _local_grads(op, NUMPY_MATH, out, ys, args) if enabled else _EMPTY
+        return float(out), tuple(float(g) for g in grads)
+
+
+def _raise_anomaly(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
+    inputs = ", ".join(
+        f"{a.label or '<' + (a.op or a.role) + '>'}={a.data!r}" for a in args
+    )
+    if not math.isfinite(out):
+        what = f"produced {out!r}"
+    else:
+        bad = [i for i, g in enumerate(grads) if not math.isfinite(g)]
+        what = f"has local derivative {grads[bad[0]]!r} for input {bad[0]}"
+    raise AnomalyError(f"anomaly: op '{op.name}' {what} from inputs ({inputs})")
+
+
+def apply(op: Op, *operands: Operand) -> Value:
+    """Apply a row of the op table to Values or plain numbers and record the node.
+
+    Plain numbers become constant leaves. Under ``no_grad`` the result is a
+    leaf. Under ``detect_anomaly`` a non-finite output or local derivative
+    raises ``AnomalyError``.
+    """
+    if op.arity is not None and len(operands) != op.arity:
+        raise TypeError(f"op '{op.name}' takes {op.arity} inputs, got {len(operands)}")
+    args = tuple(_as_value(x, op) for x in operands)
+    enabled, anomaly, scope = MODE.get()
+    xs = [a.data for a in args]
+    try:
+        out = op.forward(FLOAT_MATH, *xs)
+        grads = _local_grads(op, FLOAT_MATH, out, xs, args) if enabled else _EMPTY
+    except FLOAT_ERRORS:
+        out, grads = _ieee(op, xs, args, enabled)
+    if anomaly and (not math.isfinite(out) or not all(map(math.isfinite, grads))):
+        _raise_anomaly(op, args, out, grads)
+    v = _leaf(out, scope)
+    if enabled:
+        v.op = op.name
+        v.parents = args
+        v.local_grads = grads
+    return v
+
+
+def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value]:
+    """Make the operator method for a binary row (the hot path of the engine)."""
+    forward = op.forward
+    d0, d1 = op.grads  # type: ignore[misc]
+    name = op.name
+    what = f"unsupported operand for {op.symbol}"
+    M = FLOAT_MATH
+
+    def method(self: Value, other: Operand) -> Value:
+        if type(other) is not Value:
+            other = other if isinstance(other, Value) else constant(other, what)
+        a, b = (other, self) if reflected else (self, other)
+        x = a.data
+        y = b.data
+        enabled, anomaly, scope = MODE.get()
+        try:
+            out = forward(M, x, y)
+            if enabled:
+                grads = (
+                    0.0 if a.role is CONSTANT else d0(M, out, x, y),
+                    0.0 if b.role is CONSTANT else d1(M, out, x, y),
+                )
+        except FLOAT_ERRORS:
+            out, grads = _ieee(op, (x, y), (a, b), enabled)
+        if anomaly and (not math.isfinite(out) or (enabled and not all(map(math.isfinite, grads)))):
+            _raise_anomaly(op, (a, b), out, grads if enabled else ())
+        v = _new_object(Value)
+        v.data = out
+        v.grad = 0.0
+        v.label = ""
+        v.role = VARIABLE
+        v.scope = scope
+        if enabled:
+            v.op = name
+            v.parents = (a, b)
+            v.local_grads = grads
+        else:
+            v.op = ""
+            v.parents = _EMPTY
+            v.local_grads = _EMPTY
+        return v
+
+    method.__name__ = f"__r{name}__" if reflected else f"__{name}__"
+    return method
+
+
+def _unary(op: Op) -> Callable[[Value], Value]:
+    """Make the method for a unary row."""
+
+    def method(self: Value) -> Value:
+        return apply(op, self)
+
+    method.__name__ = op.name
+    method.__doc__ = f"Return {op.name}(self) as a new node." + (f" Convention: {op.convention}." if op.convention else "")
+    return method
+
+
+class Value:
+    """A scalar node of the computation graph.
+
+    Args:
+        data: a real number (int, float, bool or a numpy scalar). Ints too big
+            for a float become +-inf, as in NumPy.
+        label: a name shown in reprs, errors and diagrams.
+
+    Attributes:
+        data: the forward value (a float).
+        grad: d(output)/d(this node), summed over every ``backward()`` call.
+        label: the display name.
+        op: the name of the op that made this node ('' for a leaf).
+        parents: the op's inputs, in order (``x*x`` has ``(x, x)``).
+        local_grads: d(this)/d(parent) for each parent, recorded when the node
+            was made (0.0 for a constant parent: none is computed for it).
+        role: "variable", "constant" (a plain number in an expression) or
+            "parameter" (marked by nn).
+        scope: the module path the node was made in (see ``autograd.scope``).
+    """
+
+    __slots__ = ("data", "grad", "label", "op", "parents", "local_grads", "role", "scope")
+    # Make numpy hand `np.float64(2) * v` back to Value.__rmul__ instead of
+    # building an object array.
+    __array_ufunc__ = None
+
+    data: float
+    grad: float
+    label: str
+    op: str
+    parents: tuple[Value, ...]
+    local_grads: tuple[float, ...]
+    role: str
+    scope: str | None
+
+    def __init__(self, data: object, label: str = "") -> None:
+        if isinstance(data, Value):
+            raise TypeError("Value() expects a real number, got a Value; use v.detach() for a new leaf")
+        if not isinstance(label, str):
+            raise TypeError(f"Value() label must be a str, got {type(label).__name__} {label!r}")
+        self.data = _number_to_float(data, "Value()")
+        self.grad = 0.0
+        self.label = label
+        self.op = ""
+        self.parents = _EMPTY
+        self.local_grads = _EMPTY
+        self.role = VARIABLE
+        self.scope = MODE.get().scope
+
+    # -- conversions and display ------------------------------------------
+
+    def __repr__(self) -> str:
+        text = f"Value(data={_format_number(self.data)}, grad={_format_number(self.grad)}"
+        if self.op:
+            text += f", op={self.op!r}"
+        if self.label:
+            text += f", label={self.label!r}"
+        return text + ")"
+
+    def __float__(self) -> float:
+        return self.data
+
+    def item(self) -> float:
+        """Return the forward value as a float."""
+        return self.data
+
+    def detach(self) -> Value:
+        """Return a new leaf with the same data and label, cut from the graph."""
+        return Value(self.data, self.label)
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Add d(self)/d(node) * gradient into ``.grad`` of every node of the graph.
+
+        The walk is iterative (any depth works) and in reverse topological
+        order. Gradients accumulate: calling it twice doubles every ``.grad``
+        (call ``zero_grad`` or set ``.grad = 0.0`` in between to start afresh).
+        Constants receive no gradient.
+
+        Args:
+            gradient: the seed d(loss)/d(self), 1.0 by default.
+        """
+        seed = _number_to_float(gradient, "backward() gradient")
+        for node, g in _propagate(self, seed).items():
+            node.grad += g
+
+    # -- operators: one-line calls into the op table ----------------------
+
+    __add__ = _binary(OP["add"])  # self + other
+    __radd__ = _binary(OP["add"], reflected=True)  # other + self
+    __sub__ = _binary(OP["sub"])  # self - other
+    __rsub__ = _binary(OP["sub"], reflected=True)  # other - self
+    __mul__ = _binary(OP["mul"])  # self * other
+    __rmul__ = _binary(OP["mul"], reflected=True)  # other * self
+    __truediv__ = _binary(OP["div"])  # self / other
+    __rtruediv__ = _binary(OP["div"], reflected=True)  # other / self
+    __pow__ = _binary(OP["pow"])  # self ** other (a number exponent is a constant)
+    __rpow__ = _binary(OP["pow"], reflected=True)  # other ** self
+    __neg__ = _unary(OP["neg"])  # -self
+    __abs__ = _unary(OP["abs"])  # |self|, with abs'(0) = 0
+
+    exp = _unary(OP["exp"])  # e ** self
+    log = _unary(OP["log"])  # natural log; log(0) = -inf, log(x < 0) = nan
+    sqrt = _unary(OP["sqrt"])
+    tanh = _unary(OP["tanh"])
+    sigmoid = _unary(OP["sigmoid"])  # 1 / (1 + e ** -self)
+    relu = _unary(OP["relu"])  # max(self, 0), with relu'(0) = 0
+    sin = _unary(OP["sin"])
+    cos = _unary(OP["cos"])
+    softplus = _unary(OP["softplus"])  # log(1 + e ** self), without overflow
+
+    def leaky_relu(self, slope: Operand = 0.01) -> Value:
+        """Return ``self`` where positive, else ``slope * self``."""
+        return apply(OP["leaky_relu"], self, slope)
+
+
+
+
+# ----------------------------------------------------------------------------
+# Functions for n-ary and comparison-shaped primitives
+# ----------------------------------------------------------------------------
+
+
+def sum(values: Iterable[Operand]) -> Value:  # noqa: A001 - autograd.sum mirrors torch.sum
+    """Sum many Values as one node with one edge per input (an empty sum is 0)."""
+    items = tuple(values)
+    if not items:
+        return Value(0.0)
+    return apply(OP["sum"], *items)
+
+
+def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
+    """Return sum_i weights[i] * inputs[i] as one node with 2n edges."""
+    weights = tuple(weights)
+    inputs = tuple(inputs)
+    if len(weights) != len(inputs):
+        raise ValueError(f"dot(): {len(weights)} weights but {len(inputs)} inputs; they must match")
+    if not weights:
+        return Value(0.0)
+    return apply(OP["dot"], *weights, *inputs)
+
+
+def logsumexp(values: Iterable[Operand]) -> Value:
+    """Return log(sum(exp(v))) computed stably (no overflow for logits of +-1000)."""
+    items = tuple(values)
+    if not items:
+        raise ValueError("logsumexp() of no values is undefined; pass at least one")
+    return apply(OP["logsumexp"], *items)
+
+
+def maximum(a: Operand, b: Operand) -> Value:
+    """Return the larger of a and b; at a tie each gets half the gradient."""
+    return apply(OP["maximum"], a, b)
+
+
+def minimum(a: Operand, b: Operand) -> Value:
+    """Return the smaller of a and b; at a tie each gets half the gradient."""
+    return apply(OP["minimum"], a, b)
+
+
+def clamp(x: Operand, lo: Operand | None = None, hi: Operand | None = None) -> Value:
+    """Return x limited to [lo, hi]; x passes its gradient on the closed range."""
+    if lo is None and hi is None:
+        raise ValueError("clamp() needs at least one of lo or hi")
+    return apply(OP["clamp"], x, -math.inf if lo is None else lo, math.inf if hi is None else hi)
+
+
+# ----------------------------------------------------------------------------
+# Graph walks
+# ----------------------------------------------------------------------------
+
+
+def _consumer_counts(root: Value) -> dict[Value, int]:
+    """Count, for each non-constant node below root, the edges that consume it."""
+    counts: dict[Value, int] = {}
+    stack = [root]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        for p in pop().parents:
+            if p in counts:
+                counts[p] += 1
+            elif p.role is not CONSTANT:
+                counts[p] = 1
+                push(p)
+    return counts
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Return every node that root depends on, root last, parents before consumers.
+
+    Iterative (no recursion limit); constants included; deterministic for a
+    given graph (it depends only on the order of each node's parents).
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"topological_order() expects a Value, got {type(root).__name__}")
+    counts: dict[Value, int] = {}
+    stack = [root]
+    while stack:
+        for p in stack.pop().parents:
+            if p in counts:
+                counts[p] += 1
+            else:
+                counts[p] = 1
+                stack.append(p)
+    order = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for p in node.parents:
+            n = counts[p] - 1
+            counts[p] = n
+            if not n:
+                stack.append(p)
+    order.reverse()
+    return order
+
+
+def _propagate(root: Value, seed: float) -> dict[Value, float]:
+    """The chain rule, on floats: d(root)/d(node) * seed for every node reached.
+
+    A node is processed once all of its consumers have added their
+    contribution (Kahn's algorithm on the consumer counts), so this is a
+    reverse topological walk without recursion and without a separate sort.
+    """
+    pending = _consumer_counts(root)
+    grads: dict[Value, float] = {root: seed}
+    stack = [root]
+    pop = stack.pop
+    push = stack.append
+    get = grads.get
+    while stack:
+        node = pop()
+        g = grads[node]
+        for p, local in zip(node.parents, node.local_grads):
+            if p.role is CONSTANT:
+                continue
+            grads[p] = get(p, 0.0) + local * g
+            n = pending[p] - 1
+            pending[p] = n
+            if not n:
+                push(p)
+    return grads
+
+
+class ValueMath:
+    """Maths on Values: the rules of the op table build differentiable graphs with it."""
+
+    @staticmethod
+    def _data(x: Any) -> float:
+        return x.data if isinstance(x, Value) else x
+
+    def __getattr__(self, name: str) -> Any:  # exp, log, sqrt, ... -> apply(op)
+        op = OP[name]
+        return lambda *xs: apply(op, *xs)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return a if cond else b
+
+    def sign(self, x: Any) -> float:
+        return FLOAT_MATH.sign(self._data(x))
+
+    def gt(self, a: Any, b: Any) -> bool:
+        return self._data(a) > self._data(b)
+
+    def ge(self, a: Any, b: Any) -> bool:
+        return self._data(a) >= self._data(b)
+
+    def lt(self, a: Any, b: Any) -> bool:
+        return self._data(a) < self._data(b)
+
+    def le(self, a: Any, b: Any) -> bool:
+        return self._data(a) <= self._data(b)
+
+    def eq(self, a: Any, b: Any) -> bool:
+        return self._data(a) == self._data(b)
+
+    def sum(self, xs: Sequence[Any]) -> Any:
+        return sum(xs)
+
+
+VALUE_MATH = ValueMath()
+
+
+def _value_local_grads(node: Value) -> tuple[Any, ...]:
+    """Local derivatives of node as Values (differentiable), from the same op-table rules."""
+    op = OP[node.op]
+    return _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
+
+
+def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
+    """The chain rule again, building the backward pass out of Values (create_graph)."""
+    pending = _consumer_counts(root)
+    grads: dict[Value, Any] = {root: seed}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        g = grads[node]
+        if node.parents:
+            for p, local in zip(node.parents, _value_local_grads(node)):
+                if p.role is CONSTANT:
+                    continue
+                term = g if (type(local) is float and local == 1.0) else local * g
+                grads[p] = grads[p] + term if p in grads else term
+                pending[p] -= 1
+                if not pending[p]:
+                    stack.append(p)
+    return grads
+
+
+def _describe(v: Value) -> str:
+    return repr(v.label) if v.label else repr(v)
+
+
+def grad(
+    output: Value,
+    inputs: Value | Sequence[Value],
+    *,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> list[Value]:
+    """Return d(output)/d(input) for each input, without touching ``.grad``.
+
+    Args:
+        output: the Value to differentiate.
+        inputs: a Value or a sequence of Values.
+        create_graph: build the result out of Values, so it can be
+            differentiated again (second derivatives).
+        allow_unused: give 0 for an input the output does not depend on,
+            instead of raising ValueError.
+
+    Returns:
+        One Value per input.
+    """
+    if not isinstance(output, Value):
+        raise TypeError(f"grad() output must be a Value, got {type(output).__name__}")
+    items = [inputs] if isinstance(inputs, Value) else list(inputs)
+    for i, x in enumerate(items):
+        if not isinstance(x, Value):
+            raise TypeError(f"grad() inputs[{i}] must be a Value, got {type(x).__name__} {x!r}")
+    grads: dict[Value, Any] = _propagate_graph(output, 1.0) if create_graph else _propagate(output, 1.0)
+    result = []
+    for i, x in enumerate(items):
+        if x in grads:
+            g = grads[x]
+        elif allow_unused:
+            g = 0.0
+        else:
+            raise ValueError(
+                f"grad(): inputs[{i}] {_describe(x)} is not used to compute the output "
+                "(pass allow_unused=True to get 0 for it)"
+            )
+        result.append(g if isinstance(g, Value) else Value(g))
+    return result

@@ -1,0 +1,119 @@
+"""Grad mode, anomaly mode and module scope: per-thread, per-task engine state.
+
+All three live in one :class:`contextvars.ContextVar`, so each thread and each
+asyncio task sees its own setting and an op reads them with a single lookup.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Mode(NamedTuple):
+    """The engine's state for the current context."""
+
+    grad_enabled: bool
+    anomaly: bool
+    scope: str | None
+
+
+DEFAULT_MODE = Mode(True, False, None)
+MODE: contextvars.ContextVar[Mode] = contextvars.ContextVar("chainrule_mode", default=DEFAULT_MODE)
+# The modes to restore on exit, kept per context too, so one switch object can be
+# shared by threads and tasks without their exits crossing.
+_SAVED: contextvars.ContextVar[tuple[Mode, ...]] = contextvars.ContextVar("chainrule_saved", default=())
+
+
+class _ModeSwitch:
+    """A context manager that is also a decorator; it restores the previous mode on exit."""
+
+    def _enter_mode(self, mode: Mode) -> Mode:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> None:
+        mode = MODE.get()
+        _SAVED.set((*_SAVED.get(), mode))
+        MODE.set(self._enter_mode(mode))
+
+    def __exit__(self, *exc: object) -> None:
+        saved = _SAVED.get()
+        MODE.set(saved[-1])
+        _SAVED.set(saved[:-1])
+
+    def __call__(self, fn: F) -> F:
+        switch = type(self)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with switch():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_ModeSwitch):
+    """Context manager and decorator: ops record no parents (results are leaves).
+
+    Example::
+
+        with no_grad():
+            y = x * 2          # y.parents == ()
+    """
+
+    def _enter_mode(self, mode: Mode) -> Mode:
+        return mode._replace(grad_enabled=False)
+
+
+class enable_grad(_ModeSwitch):
+    """Context manager and decorator: turn recording back on inside ``no_grad``."""
+
+    def _enter_mode(self, mode: Mode) -> Mode:
+        return mode._replace(grad_enabled=True)
+
+
+class detect_anomaly(_ModeSwitch):
+    """Context manager and decorator: raise ``AnomalyError`` at the first op whose
+    output or local derivative is nan or inf, naming the op and its inputs."""
+
+    def _enter_mode(self, mode: Mode) -> Mode:
+        return mode._replace(anomaly=True)
+
+
+def is_grad_enabled() -> bool:
+    """Return True when ops record their parents in the current context."""
+    return MODE.get().grad_enabled
+
+
+@contextmanager
+def scope(name: str) -> Iterator[str]:
+    """Tag every node made inside with a module path (``"layers.0.neurons.3"``).
+
+    Scopes nest with dots. ``nn`` uses this so ``viz`` can draw modules as
+    clusters; autograd itself never reads it.
+
+    Args:
+        name: this level's name; it must not be empty.
+
+    Yields:
+        The full dotted path now in force.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"scope() expects a non-empty str, got {name!r}")
+    mode = MODE.get()
+    path = f"{mode.scope}.{name}" if mode.scope else name
+    token = MODE.set(mode._replace(scope=path))
+    try:
+        yield path
+    finally:
+        MODE.reset(token)
+
+
+def current_scope() -> str | None:
+    """Return the module path new nodes are tagged with, or None."""
+    return MODE.get().scope

@@ -1,0 +1,1 @@
+"""chainrule.nn: modules, MLP, initialisation, losses, optimisers, data, training."""

@@ -1,0 +1,1 @@
+"""chainrule.viz: gradient-flow diagrams of the computation graph."""
