@@ -341,15 +341,20 @@ def sum(values: Iterable[Operand]) -> Value:  # noqa: A001 - autograd.sum mirror
     return apply(OP["sum"], *items)
 
 
-def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
-    """Return sum_i weights[i] * inputs[i] as one node with 2n edges."""
+def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | None = None) -> Value:
+    """Return sum_i weights[i] * inputs[i] (+ bias) as one node with 2n (+1) edges.
+
+    This is a neuron's pre-activation in one node: ``dot(w, x, bias=b)``.
+    """
     weights = tuple(weights)
     inputs = tuple(inputs)
     if len(weights) != len(inputs):
         raise ValueError(f"dot(): {len(weights)} weights but {len(inputs)} inputs; they must match")
     if not weights:
-        return Value(0.0)
-    return apply(OP["dot"], *weights, *inputs)
+        return Value(0.0) if bias is None else apply(OP["sum"], bias)
+    if bias is None:
+        return apply(OP["dot"], *weights, *inputs)
+    return apply(OP["dot"], *weights, *inputs, bias)
 
 
 def logsumexp(values: Iterable[Operand]) -> Value:

@@ -276,12 +276,15 @@ def _logsumexp_forward(M: Any, *xs: Any) -> Any:
 
 def _dot_forward(M: Any, *xs: Any) -> Any:
     n = len(xs) // 2
-    return M.sum([w * x for w, x in zip(xs[:n], xs[n:])])
+    terms = [w * x for w, x in zip(xs[:n], xs[n : 2 * n])]
+    if len(xs) % 2:  # a trailing bias
+        terms.append(xs[-1])
+    return M.sum(terms)
 
 
 def _dot_grads(M: Any, out: Any, *xs: Any) -> list[Any]:
     n = len(xs) // 2
-    return [*xs[n:], *xs[:n]]
+    return [*xs[n : 2 * n], *xs[:n]] + ([1.0] if len(xs) % 2 else [])
 
 
 def _pow_dexp(M: Any, out: Any, a: Any, b: Any) -> Any:
@@ -378,7 +381,7 @@ OPS: tuple[Op, ...] = (
     ),
     Op(
         "dot", "dot", None, _dot_forward, _dot_grads, (ANY,),
-        convention="inputs are w_1..w_n then x_1..x_n; out = sum w_i x_i",
+        convention="inputs are w_1..w_n, x_1..x_n and an optional bias b; out = sum w_i x_i (+ b)",
     ),
     Op(
         "logsumexp", "logsumexp", None, _logsumexp_forward,
