@@ -81,7 +81,7 @@ def _leaf(data: float, scope: str | None) -> Value:
     v.data = data
     v.grad = 0.0
     v.label = ""
-    v.op = ""
+    v._op = None
     v.role = VARIABLE
     v.scope = scope
     v._a = None
@@ -92,7 +92,7 @@ def _leaf(data: float, scope: str | None) -> Value:
 
 
 def _set_edges(v: Value, op: Op, args: tuple[Value, ...], grads: tuple[float, ...]) -> None:
-    v.op = op.name
+    v._op = op
     if len(args) == 1:
         v._a = args[0]
         v._ga = grads[0]
@@ -172,7 +172,9 @@ def apply(op: Op, *operands: Operand) -> Value:
     if anomaly and (not math.isfinite(out) or not all(map(math.isfinite, grads))):
         _raise_anomaly(op, args, out, grads)
     v = _leaf(out, scope)
-    if enabled:
+    if all(a.role is CONSTANT for a in args):
+        v.role = CONSTANT  # nothing to differentiate: a constant, like its inputs
+    elif enabled:
         _set_edges(v, op, args, grads)
     return v
 
@@ -184,6 +186,8 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
     name = op.name
     what = f"unsupported operand for {op.symbol}"
     M = FLOAT_MATH
+    # NOTE: the body repeats apply() for two inputs without its generic
+    # tuples: this is the engine's hot path.
 
     def method(self: Value, other: Operand) -> Value:
         if type(other) is not Value:
@@ -210,16 +214,17 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         v.data = out
         v.grad = 0.0
         v.label = ""
-        v.role = VARIABLE
         v.scope = scope
-        if enabled:
-            v.op = name
+        if enabled and (a.role is not CONSTANT or b.role is not CONSTANT):
+            v._op = op
+            v.role = VARIABLE
             v._a = a
             v._b = b
             v._ga = ga
             v._gb = gb
         else:
-            v.op = ""
+            v._op = None
+            v.role = CONSTANT if a.role is CONSTANT and b.role is CONSTANT else VARIABLE
             v._a = None
             v._b = None
             v._ga = 0.0
@@ -237,7 +242,7 @@ def _unary(op: Op) -> Callable[[Value], Value]:
     name = op.name
     M = FLOAT_MATH
 
-    def method(self: Value) -> Value:
+    def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self.data
         enabled, anomaly, scope = MODE.get()
         ga = 0.0
@@ -255,16 +260,17 @@ def _unary(op: Op) -> Callable[[Value], Value]:
         v.data = out
         v.grad = 0.0
         v.label = ""
-        v.role = VARIABLE
         v.scope = scope
         v._b = None
         v._gb = 0.0
-        if enabled:
-            v.op = name
+        if enabled and self.role is not CONSTANT:
+            v._op = op
+            v.role = VARIABLE
             v._a = self
             v._ga = ga
         else:
-            v.op = ""
+            v._op = None
+            v.role = self.role if self.role is CONSTANT else VARIABLE
             v._a = None
             v._ga = 0.0
         return v
@@ -302,7 +308,7 @@ class Value:
     # more. A tuple per node would be one more object for Python's garbage
     # collector to traverse and ~56 more bytes; `parents` and `local_grads`
     # rebuild the tuples on access.
-    __slots__ = ("data", "grad", "label", "op", "role", "scope", "_a", "_b", "_ga", "_gb")
+    __slots__ = ("data", "grad", "label", "_op", "role", "scope", "_a", "_b", "_ga", "_gb")
     # Make numpy hand `np.float64(2) * v` back to Value.__rmul__ instead of
     # building an object array.
     __array_ufunc__ = None
@@ -310,7 +316,7 @@ class Value:
     data: float
     grad: float
     label: str
-    op: str
+    _op: Op | None
     role: str
     scope: str | None
     _a: Any
@@ -326,13 +332,23 @@ class Value:
         self.data = _number_to_float(data, "Value()")
         self.grad = 0.0
         self.label = label
-        self.op = ""
+        self._op = None
         self.role = VARIABLE
         self.scope = MODE.get().scope
         self._a = None
         self._b = None
         self._ga = 0.0
         self._gb = 0.0
+
+    @property
+    def op(self) -> str:
+        """The name of the op that made this node ('' for a leaf)."""
+        return "" if self._op is None else self._op.name
+
+    @property
+    def primitive(self) -> Op | None:
+        """The op-table row that made this node (None for a leaf)."""
+        return self._op
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -630,7 +646,8 @@ VALUE_MATH = ValueMath()
 
 def _value_local_grads(node: Value) -> tuple[Any, ...]:
     """Local derivatives of node as Values (differentiable), from the same op-table rules."""
-    op = OP[node.op]
+    op = node._op
+    assert op is not None
     return _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
 
 

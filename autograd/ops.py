@@ -307,10 +307,11 @@ OPS: tuple[Op, ...] = (
     Op(
         "pow", "**", 2,
         lambda M, a, b: M.pow(a, b),
-        (lambda M, o, a, b: b * M.pow(a, b - 1.0), _pow_dexp),
+        (lambda M, o, a, b: M.where(M.eq(b, 0.0), 0.0, b * M.pow(a, b - 1.0)), _pow_dexp),
         (POSITIVE, ANY),
-        convention="nan for a negative base and a fractional exponent; "
-        "d/db is 0 where a == 0 and b >= 0 (PyTorch's convention)",
+        kinks=(((0.0, 0.0), (0.0, 0.0)),),
+        convention="nan for a negative base and a fractional exponent; d/da is 0 where b == 0; "
+        "d/db is 0 where a == 0 and b >= 0 (PyTorch's conventions)",
     ),
     Op("exp", "exp", 1, lambda M, a: M.exp(a), (lambda M, o, a: o,), (ANY,)),
     Op(
