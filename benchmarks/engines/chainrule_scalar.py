@@ -1,0 +1,100 @@
+"""The chainrule scalar-engine adapter: ``autograd.Value`` op by op, and ``nn.MLP`` for moons.
+
+The graphs are built the way a user would write them (operators on Values);
+the moons model is chainrule's own ``nn.MLP`` with its hinge loss, so the
+figures include whatever nn costs per node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from benchmarks.engines.base import Unavailable, pairwise_sum
+
+try:
+    import autograd
+    from autograd import Value
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise Unavailable(f"chainrule's autograd is not importable ({error}); pip install -e .") from error
+
+LABEL = "chainrule scalar"
+
+
+def version() -> str:
+    """Return the installed chainrule version (or 'source tree' when run uninstalled)."""
+    try:
+        return metadata.version("chainrule")
+    except metadata.PackageNotFoundError:
+        return "source tree"
+
+
+class _Graph:
+    def __init__(self, root: Value, leaves: Sequence[Value]) -> None:
+        self.root = root
+        self.leaves = leaves
+
+    def backward(self) -> None:
+        self.root.backward()
+
+    def summary(self) -> dict[str, float]:
+        return {"value": self.root.data, "leaf_grad_sum": sum(v.grad for v in self.leaves)}
+
+
+def balanced_sum(a: Sequence[float], b: Sequence[float]) -> _Graph:
+    """Build sum_i a_i * b_i as a pairwise tree of binary ``+`` over ``*`` nodes."""
+    xs = [Value(x) for x in a]
+    ys = [Value(y) for y in b]
+    root = pairwise_sum([x * y for x, y in zip(xs, ys)])
+    return _Graph(root, xs + ys)
+
+
+def tanh_chain(x0: float, steps: int) -> _Graph:
+    """Build x = tanh(x) ``steps`` times from one leaf."""
+    leaf = Value(x0)
+    x = leaf
+    for _ in range(steps):
+        x = x.tanh()
+    return _Graph(x, [leaf])
+
+
+def _load_nn() -> tuple[Any, Any]:
+    try:
+        import nn
+        from nn.functional import hinge_loss
+    except ImportError as error:
+        raise Unavailable(f"chainrule's nn is not there yet ({error})") from error
+    if not hasattr(nn, "MLP"):
+        raise Unavailable("chainrule's nn has no MLP yet")
+    return nn.MLP, hinge_loss
+
+
+class _Trainer:
+    def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> None:
+        mlp, self.hinge_loss = _load_nn()
+        self.model = mlp(2, [16, 16, 1], activation="relu", final_activation="linear", seed=0)
+        self.params = list(self.model.parameters())
+        if len(self.params) != len(params):
+            raise ValueError(f"chainrule MLP has {len(self.params)} parameters, got {len(params)} initial values")
+        for p, value in zip(self.params, params):
+            p.data = float(value)
+        self.inputs = [list(x) for x in inputs]
+        self.labels = list(labels)
+
+    def step(self, lr: float) -> float:
+        scores = [self.model(x) for x in self.inputs]
+        total = self.hinge_loss(scores, self.labels) + 1e-4 * autograd.sum([p * p for p in self.params])
+        self.model.zero_grad()
+        total.backward()
+        for p in self.params:
+            p.data -= lr * p.grad
+        return total.data
+
+    def grads(self) -> list[float]:
+        return [p.grad for p in self.params]
+
+
+def moons(params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> _Trainer:
+    """Return a trainer for chainrule's ``nn.MLP(2, [16, 16, 1])`` with its hinge loss."""
+    return _Trainer(params, inputs, labels)

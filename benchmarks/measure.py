@@ -1,0 +1,68 @@
+"""Process-level measurements: resident-set size and the garbage collector's time.
+
+Both are read inside a benchmark's own child process, so the figures belong to
+one engine and one workload and nothing else.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import time
+from types import TracebackType
+from typing import Any
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    """Return this process's current resident-set size in bytes.
+
+    Reads ``/proc/self/statm`` (Linux). Elsewhere falls back to the peak RSS
+    from ``getrusage``, which only grows, so a growth measured with it is
+    still an upper bound on the current growth.
+
+    Returns:
+        The resident-set size in bytes.
+    """
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except OSError:  # not Linux: peak RSS is the best the standard library offers
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if os.uname().sysname == "Darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
+
+class GcTimer:
+    """Time every collection of Python's cyclic garbage collector inside a ``with`` block.
+
+    Uses ``gc.callbacks``, which the interpreter calls at the start and stop
+    of each collection, so it measures the collector's real share of a run
+    with the collector on (the way users run Python).
+
+    Attributes:
+        seconds: total time spent in collections.
+        collections: number of collections per generation (0, 1, 2).
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        gc.callbacks.remove(self._callback)

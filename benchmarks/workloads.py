@@ -1,0 +1,306 @@
+"""The workloads: their data, their sizes, how one sample is measured, and the issues' targets.
+
+Everything here that touches an engine runs inside a child process (see
+:mod:`benchmarks.child`); the parent only reads the definitions.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from benchmarks.engines.base import Graph, mlp_shapes
+from benchmarks.measure import GcTimer, rss_bytes
+
+Sample = dict[str, Any]
+
+MOONS_LAYERS = [16, 16, 1]
+
+
+# ----------------------------------------------------------------------------
+# Data (seeded; identical in every child for the same seed)
+# ----------------------------------------------------------------------------
+
+
+def random_leaves(n: int, seed: int) -> tuple[list[float], list[float]]:
+    """Return two lists of n uniform(-1, 1) floats."""
+    rng = random.Random(seed)
+    return [rng.uniform(-1.0, 1.0) for _ in range(n)], [rng.uniform(-1.0, 1.0) for _ in range(n)]
+
+
+def make_moons(n: int, *, noise: float, seed: int) -> tuple[list[list[float]], list[float]]:
+    """Two interleaving half circles, as scikit-learn's make_moons draws them, with labels -1/+1.
+
+    Args:
+        n: number of points (the first n // 2 on the outer moon, label -1).
+        noise: standard deviation of the Gaussian noise added to each coordinate.
+        seed: seed of the generator.
+
+    Returns:
+        (points, labels).
+    """
+    rng = random.Random(seed)
+    n_out = n // 2
+    n_in = n - n_out
+    points: list[list[float]] = []
+    labels: list[float] = []
+    for i in range(n_out):
+        t = math.pi * i / max(n_out - 1, 1)
+        points.append([math.cos(t), math.sin(t)])
+        labels.append(-1.0)
+    for i in range(n_in):
+        t = math.pi * i / max(n_in - 1, 1)
+        points.append([1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5])
+        labels.append(1.0)
+    for p in points:
+        p[0] += rng.gauss(0.0, noise)
+        p[1] += rng.gauss(0.0, noise)
+    return points, labels
+
+
+def micrograd_init(nin: int, nouts: list[int], *, seed: int) -> list[float]:
+    """Initial MLP parameters drawn as micrograd draws them: weights uniform(-1, 1), biases 0.
+
+    Returns:
+        The parameters in micrograd's order: layer by layer, neuron by neuron,
+        the neuron's weights then its bias.
+    """
+    rng = random.Random(seed)
+    params: list[float] = []
+    for fan_in, fan_out in mlp_shapes(nin, nouts):
+        for _ in range(fan_out):
+            params.extend(rng.uniform(-1.0, 1.0) for _ in range(fan_in))
+            params.append(0.0)
+    return params
+
+
+def balanced_sum_nodes(size: int) -> int:
+    """Nodes of the balanced sum of ``size`` products: 2n leaves, n products, n - 1 additions."""
+    return 4 * size - 1
+
+
+def tanh_chain_nodes(size: int) -> int:
+    """Nodes of a ``size``-step tanh chain: the leaf and one node per step."""
+    return size + 1
+
+
+def moons_lr(step: int) -> float:
+    """micrograd's demo schedule: lr = 1.0 - 0.9 * step / 100."""
+    return 1.0 - 0.9 * step / 100
+
+
+# ----------------------------------------------------------------------------
+# Measuring one sample (inside a child)
+# ----------------------------------------------------------------------------
+
+
+def _measure_graph(build: Callable[[], Graph], nodes: int) -> Sample:
+    """Time the forward (building) and backward of one graph, and the RSS it added."""
+    gc.collect()
+    rss_before = rss_bytes()
+    with GcTimer() as timer:
+        start = time.perf_counter()
+        graph = build()
+        built = time.perf_counter()
+        graph.backward()
+        done = time.perf_counter()
+    rss_after = rss_bytes()
+    summary = graph.summary()
+    return {
+        "status": "ok",
+        "seconds": done - start,
+        "forward_s": built - start,
+        "backward_s": done - built,
+        "gc_s": timer.seconds,
+        "gc_collections": timer.collections,
+        "rss_growth": rss_after - rss_before,
+        "nodes": nodes,
+        "per_node_s": (done - start) / nodes,
+        "bytes_per_node": (rss_after - rss_before) / nodes,
+        "check": summary,
+    }
+
+
+def _longest_working_chain(engine: ModuleType, limit: int) -> int:
+    """Bisect the longest tanh chain (<= limit) whose backward does not raise RecursionError."""
+
+    def works(n: int) -> bool:
+        try:
+            engine.tanh_chain(0.5, n).backward()
+        except RecursionError:
+            return False
+        return True
+
+    lo, hi = 0, 64
+    while hi < limit and works(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit)
+    if works(hi):
+        return hi
+    while hi - lo > 1:  # invariant: works(lo), not works(hi)
+        mid = (lo + hi) // 2
+        if works(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def measure_balanced_sum(engine: ModuleType, size: int, seed: int, options: dict[str, int]) -> Sample:
+    """One sample of the balanced sum of ``size`` products."""
+    a, b = random_leaves(size, seed)
+    return _measure_graph(lambda: engine.balanced_sum(a, b), nodes=balanced_sum_nodes(size))
+
+
+def measure_tanh_chain(engine: ModuleType, size: int, seed: int, options: dict[str, int]) -> Sample:
+    """One sample of a ``size``-step tanh chain; a RecursionError is a reported failure."""
+    try:
+        return _measure_graph(lambda: engine.tanh_chain(0.5, size), nodes=tanh_chain_nodes(size))
+    except RecursionError as error:
+        works = _longest_working_chain(engine, size)
+        return {
+            "status": "failed",
+            "error": f"RecursionError ({error}) at {size:,} steps; the longest chain whose backward works "
+            f"is {works:,} steps (recursion limit {sys.getrecursionlimit()})",
+            "short": f"RecursionError; works up to {works:,} steps",
+        }
+
+
+def measure_moons(engine: ModuleType, size: int, seed: int, options: dict[str, int]) -> Sample:
+    """One sample of the moons training step: per-step time, and the first step's gradients."""
+    inputs, labels = make_moons(size, noise=0.1, seed=seed)
+    params = micrograd_init(2, MOONS_LAYERS, seed=seed)
+    trainer = engine.moons(params, inputs, labels)
+    warmup = options.get("warmup", 1)
+    steps = options.get("steps", 2)
+    times: list[float] = []
+    gc_times: list[float] = []
+    grads: list[float] = []
+    first_loss = math.nan
+    for k in range(warmup + steps):
+        with GcTimer() as timer:
+            start = time.perf_counter()
+            loss = trainer.step(moons_lr(k))
+            done = time.perf_counter()
+        if k == 0:
+            grads = trainer.grads()
+            first_loss = loss
+        if k >= warmup:
+            times.append(done - start)
+            gc_times.append(timer.seconds)
+    return {
+        "status": "ok",
+        "seconds": sum(times) / len(times),
+        "gc_s": sum(gc_times) / len(gc_times),
+        "steps": steps,
+        "warmup": warmup,
+        "first_loss": first_loss,
+        "grads": grads,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Definitions
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A workload as the parent schedules it.
+
+    Attributes:
+        name: command-line name.
+        adapter: the engine adapter function it calls (its absence means n/a).
+        title: one line for the table heading ({n} is replaced by the size).
+        unit: "node" (time and bytes per graph node) or "step" (time per training step).
+        nodes: the number of graph nodes for a size (node workloads only).
+        size: the default size; ``quick_size`` in --quick mode.
+        measure: the child-side measurement.
+        skip: engines not run by default, with the reason shown in the table.
+        issue: the issue that asked for it.
+    """
+
+    name: str
+    adapter: str
+    title: str
+    unit: str
+    size: int
+    quick_size: int
+    measure: Callable[[ModuleType, int, int, dict[str, int]], Sample]
+    nodes: Callable[[int], int] | None = None
+    skip: dict[str, str] = field(default_factory=dict)
+    issue: int = 2
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload(
+            "balanced-sum",
+            "balanced_sum",
+            "sum of {n:,} products a_i*b_i as a pairwise tree, forward + backward ({nodes:,} nodes)",
+            "node",
+            100_000,
+            10_000,
+            measure_balanced_sum,
+            nodes=balanced_sum_nodes,
+        ),
+        Workload(
+            "tanh-chain",
+            "tanh_chain",
+            "x = tanh(x) {n:,} times from one leaf, forward + backward ({nodes:,} nodes)",
+            "node",
+            1_000_000,
+            100_000,
+            measure_tanh_chain,
+            nodes=tanh_chain_nodes,
+        ),
+        Workload(
+            "moons",
+            "moons",
+            "moons training step: MLP 2-16-16-1, {n:,} points, hinge + 1e-4 L2, forward + backward + SGD",
+            "step",
+            100,
+            100,
+            measure_moons,
+            issue=3,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure an issue asks for.
+
+    Attributes:
+        workload: workload name.
+        engine: engine name.
+        metric: "time" (ratio to the reference engine) or "bytes" (bytes per node).
+        bound: the largest acceptable value (a ratio for "time", bytes for "bytes").
+        reference: the engine a time ratio is taken against.
+        issue: the issue that set it.
+    """
+
+    workload: str
+    engine: str
+    metric: str
+    bound: float
+    reference: str = "micrograd"
+    issue: int = 2
+
+
+TARGETS: list[Target] = [
+    Target("balanced-sum", "chainrule", "time", 0.2, issue=2),
+    Target("balanced-sum", "chainrule", "bytes", 250, issue=2),
+    Target("balanced-sum", "chainrule", "bytes", 200, issue=6),
+    Target("moons", "chainrule", "time", 0.1, issue=3),
+    Target("moons", "chainrule", "time", 0.05, issue=6),
+]
