@@ -1,0 +1,277 @@
+"""Toy 2-D classification data sets and a train/test split, in numpy.
+
+The generators follow scikit-learn's (same shapes, same class layout, labels
+0..k-1, shuffled, then Gaussian noise added to every coordinate) without
+depending on it; the random streams differ, so the points are not
+scikit-learn's for the same seed. Every function takes ``seed``: an int, a
+``numpy.random.Generator``, a ``random.Random`` or None (fresh entropy);
+nothing touches a global generator.
+
+Each returns ``X`` of shape (n_samples, 2), float64, and ``y`` of shape
+(n_samples,), integer labels (``numpy.intp``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["make_blobs", "make_circles", "make_moons", "make_spirals", "train_test_split"]
+
+DataSeed = int | np.random.Generator | random.Random | None
+Array = npt.NDArray[Any]
+
+
+def _generator(seed: DataSeed, who: str) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, random.Random):
+        return np.random.default_rng(seed.getrandbits(128))
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{who}: seed must be an int, a numpy Generator, a random.Random or None, "
+                        f"got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{who}: seed must be >= 0, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def _check_count(n: object, name: str, who: str, minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{who}: {name} must be an int, got {type(n).__name__} {n!r}")
+    if n < minimum:
+        raise ValueError(f"{who}: {name} must be >= {minimum}, got {n}")
+    return int(n)
+
+
+def _check_nonnegative(x: object, name: str, who: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{who}: {name} must be a real number, got {type(x).__name__} {x!r}")
+    value = float(x)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{who}: {name} must be a finite number >= 0, got {x!r}")
+    return value
+
+
+def _finish(X: Array, y: Array, rng: np.random.Generator, shuffle: bool, noise: float) -> tuple[Array, Array]:
+    if shuffle:
+        order = rng.permutation(len(y))
+        X, y = X[order], y[order]
+    if noise:
+        X = X + rng.normal(scale=noise, size=X.shape)
+    return X.astype(np.float64), y.astype(np.intp)
+
+
+def make_moons(
+    n_samples: int = 100, *, noise: float = 0.0, seed: DataSeed = None, shuffle: bool = True
+) -> tuple[Array, Array]:
+    """Two interleaving half circles (scikit-learn's ``make_moons``).
+
+    Class 0 is the upper moon (centre (0, 0), radius 1), with n_samples // 2
+    points; class 1 the lower one (centre (1, 0.5)) with the rest.
+
+    Args:
+        n_samples: the number of points, >= 2.
+        noise: the standard deviation of Gaussian noise added to each coordinate.
+        seed: randomness for shuffling and noise.
+        shuffle: mix the classes (otherwise class 0 comes first).
+
+    Returns:
+        (X, y): X of shape (n_samples, 2), y of labels 0 and 1.
+    """
+    who = "make_moons()"
+    n = _check_count(n_samples, "n_samples", who, minimum=2)
+    noise = _check_nonnegative(noise, "noise", who)
+    rng = _generator(seed, who)
+    n_out = n // 2
+    n_in = n - n_out
+    t_out = np.linspace(0.0, np.pi, n_out)
+    t_in = np.linspace(0.0, np.pi, n_in)
+    X = np.column_stack([
+        np.concatenate([np.cos(t_out), 1.0 - np.cos(t_in)]),
+        np.concatenate([np.sin(t_out), 1.0 - np.sin(t_in) - 0.5]),
+    ])
+    y = np.concatenate([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return _finish(X, y, rng, shuffle, noise)
+
+
+def make_circles(
+    n_samples: int = 100, *, noise: float = 0.0, factor: float = 0.8, seed: DataSeed = None, shuffle: bool = True
+) -> tuple[Array, Array]:
+    """A large circle (class 0, radius 1) around a small one (class 1, radius ``factor``).
+
+    As scikit-learn's ``make_circles``: n_samples // 2 points on the outer
+    circle, the rest on the inner, evenly spaced in angle from 0.
+
+    Args:
+        n_samples: the number of points, >= 2.
+        noise: the standard deviation of Gaussian noise added to each coordinate.
+        factor: the inner radius, in [0, 1).
+        seed: randomness for shuffling and noise.
+        shuffle: mix the classes.
+
+    Returns:
+        (X, y): X of shape (n_samples, 2), y of labels 0 and 1.
+    """
+    who = "make_circles()"
+    n = _check_count(n_samples, "n_samples", who, minimum=2)
+    noise = _check_nonnegative(noise, "noise", who)
+    factor = _check_nonnegative(factor, "factor", who)
+    if factor >= 1:
+        raise ValueError(f"{who}: factor must be in [0, 1), got {factor!r}")
+    rng = _generator(seed, who)
+    n_out = n // 2
+    n_in = n - n_out
+    t_out = np.linspace(0.0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0.0, 2 * np.pi, n_in, endpoint=False)
+    X = np.column_stack([
+        np.concatenate([np.cos(t_out), factor * np.cos(t_in)]),
+        np.concatenate([np.sin(t_out), factor * np.sin(t_in)]),
+    ])
+    y = np.concatenate([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return _finish(X, y, rng, shuffle, noise)
+
+
+def _split_counts(n: int, k: int) -> list[int]:
+    """n points over k classes as scikit-learn does: n // k each, one more for the first n % k."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def make_spirals(
+    n_samples: int = 100,
+    *,
+    n_classes: int = 2,
+    noise: float = 0.0,
+    turns: float = 1.0,
+    seed: DataSeed = None,
+    shuffle: bool = True,
+) -> tuple[Array, Array]:
+    """Interleaved spiral arms, one per class (not in scikit-learn; CS231n's classic).
+
+    Arm j has points at radius r = 0.1 + 0.9 u and angle
+    2 pi (turns * u + j / n_classes), for u evenly spaced in [0, 1]; the
+    classes get n_samples // n_classes points each, the first ones one more.
+
+    Args:
+        n_samples: the number of points, >= n_classes.
+        n_classes: the number of arms (classes), >= 2.
+        noise: the standard deviation of Gaussian noise added to each coordinate.
+        turns: how many times each arm winds around the centre, > 0.
+        seed: randomness for shuffling and noise.
+        shuffle: mix the classes.
+
+    Returns:
+        (X, y): X of shape (n_samples, 2), y of labels 0 .. n_classes-1.
+    """
+    who = "make_spirals()"
+    k = _check_count(n_classes, "n_classes", who, minimum=2)
+    n = _check_count(n_samples, "n_samples", who, minimum=k)
+    noise = _check_nonnegative(noise, "noise", who)
+    turns = _check_nonnegative(turns, "turns", who)
+    if turns == 0:
+        raise ValueError(f"{who}: turns must be > 0, got {turns!r}")
+    rng = _generator(seed, who)
+    points, labels = [], []
+    for j, m in enumerate(_split_counts(n, k)):
+        u = np.linspace(0.0, 1.0, m)
+        r = 0.1 + 0.9 * u
+        theta = 2 * np.pi * (turns * u + j / k)
+        points.append(np.column_stack([r * np.cos(theta), r * np.sin(theta)]))
+        labels.append(np.full(m, j, dtype=np.intp))
+    return _finish(np.concatenate(points), np.concatenate(labels), rng, shuffle, noise)
+
+
+def make_blobs(
+    n_samples: int = 100,
+    *,
+    centers: int | Sequence[Sequence[float]] | Array = 3,
+    cluster_std: float = 1.0,
+    center_box: tuple[float, float] = (-10.0, 10.0),
+    seed: DataSeed = None,
+    shuffle: bool = True,
+) -> tuple[Array, Array]:
+    """Gaussian blobs in the plane (scikit-learn's ``make_blobs`` with 2 features).
+
+    Args:
+        n_samples: the number of points, >= the number of centres; blob i
+            gets n_samples // k points, the first n_samples % k one more.
+        centers: how many blobs (their centres drawn uniformly in
+            ``center_box``), or their (k, 2) coordinates.
+        cluster_std: the standard deviation of each blob (the noise), >= 0.
+        center_box: the (low, high) range of random centres.
+        seed: randomness for centres, points and shuffling.
+        shuffle: mix the classes.
+
+    Returns:
+        (X, y): X of shape (n_samples, 2), y of labels 0 .. k-1 (blob index).
+    """
+    who = "make_blobs()"
+    std = _check_nonnegative(cluster_std, "cluster_std", who)
+    rng = _generator(seed, who)
+    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+        k = _check_count(centers, "centers", who)
+        low, high = (float(b) for b in center_box)
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"{who}: center_box must be (low, high) with finite low < high, got {center_box!r}")
+        middle = rng.uniform(low, high, size=(k, 2))
+    else:
+        try:
+            middle = np.asarray(centers, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{who}: centers must be an int or a (k, 2) array of coordinates, "
+                            f"got {centers!r}") from None
+        if middle.ndim != 2 or middle.shape[1] != 2 or middle.shape[0] == 0:
+            raise ValueError(f"{who}: centers must be an int or a (k, 2) array, got shape {middle.shape}")
+        if not np.isfinite(middle).all():
+            raise ValueError(f"{who}: centers must be finite, got {middle.tolist()}")
+        k = middle.shape[0]
+    n = _check_count(n_samples, "n_samples", who, minimum=k)
+    counts = _split_counts(n, k)
+    X = np.concatenate([rng.normal(loc=middle[i], scale=std, size=(m, 2)) for i, m in enumerate(counts)])
+    y = np.concatenate([np.full(m, i, dtype=np.intp) for i, m in enumerate(counts)])
+    return _finish(X, y, rng, shuffle, 0.0)
+
+
+def train_test_split(
+    X: Any, y: Any, *, test_fraction: float = 0.25, seed: DataSeed = None, shuffle: bool = True
+) -> tuple[Array, Array, Array, Array]:
+    """Split samples into a training and a test set (scikit-learn's order of results).
+
+    The test set gets ceil(test_fraction * n) samples, as in scikit-learn;
+    both sets must be non-empty.
+
+    Args:
+        X: the samples, an array-like of n rows.
+        y: the labels or targets, n of them.
+        test_fraction: the share of samples held out, in (0, 1).
+        seed: randomness for the shuffle.
+        shuffle: shuffle before splitting (otherwise the last samples are the test set).
+
+    Returns:
+        (X_train, X_test, y_train, y_test) as numpy arrays.
+    """
+    who = "train_test_split()"
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{who}: X and y must hold one row per sample, got shapes {X.shape} and {y.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"{who}: X has {len(X)} rows but y has {len(y)}; they must match")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
+        raise TypeError(f"{who}: test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"{who}: test_fraction must be in (0, 1), got {test_fraction!r}")
+    n = len(X)
+    n_test = math.ceil(float(test_fraction) * n)
+    if n_test >= n:
+        raise ValueError(f"{who}: test_fraction={test_fraction} of {n} samples leaves no training samples")
+    order = _generator(seed, who).permutation(n) if shuffle else np.arange(n)
+    train, test = order[: n - n_test], order[n - n_test :]
+    return X[train], X[test], y[train], y[test]
