@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from benchmarks.engines import BASELINE
 from benchmarks.engines.base import Graph, mlp_shapes
 from benchmarks.measure import GcTimer, rss_bytes
 
@@ -224,6 +225,7 @@ class Workload:
         size: the default size; ``quick_size`` in --quick mode.
         measure: the child-side measurement.
         skip: engines not run by default, with the reason shown in the table.
+        reference: the engine ratios are taken against.
         issue: the issue that asked for it.
     """
 
@@ -236,6 +238,7 @@ class Workload:
     measure: Callable[[ModuleType, int, int, dict[str, int]], Sample]
     nodes: Callable[[int], int] | None = None
     skip: dict[str, str] = field(default_factory=dict)
+    reference: str = BASELINE
     issue: int = 2
 
 
@@ -258,7 +261,7 @@ WORKLOADS: dict[str, Workload] = {
             "x = tanh(x) {n:,} times from one leaf, forward + backward ({nodes:,} nodes)",
             "node",
             1_000_000,
-            100_000,
+            30_000,
             measure_tanh_chain,
             nodes=tanh_chain_nodes,
         ),
@@ -271,6 +274,21 @@ WORKLOADS: dict[str, Workload] = {
             100,
             measure_moons,
             issue=3,
+        ),
+        Workload(
+            "moons-10k",
+            "moons",
+            "moons training step: MLP 2-16-16-1, {n:,} points, hinge + 1e-4 L2, forward + backward + SGD",
+            "step",
+            10_000,
+            300,
+            measure_moons,
+            skip={
+                "micrograd": "not run by default: about 100 s a step (name it in --engines to run it)",
+                "torch-scalar": "not run by default: about 50 s a step (name it in --engines to run it)",
+            },
+            reference="torch-batched",
+            issue=6,
         ),
     )
 }
@@ -303,4 +321,5 @@ TARGETS: list[Target] = [
     Target("balanced-sum", "chainrule", "bytes", 200, issue=6),
     Target("moons", "chainrule", "time", 0.1, issue=3),
     Target("moons", "chainrule", "time", 0.05, issue=6),
+    Target("moons-10k", "chainrule-compiled", "time", 3.0, reference="torch-batched", issue=6),
 ]
