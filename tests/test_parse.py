@@ -23,6 +23,7 @@ from viz.parse import (
     Unary,
     evaluate,
     evaluate_float,
+    explain_non_finite,
     first_use,
     parse,
     tokenize,
@@ -240,6 +241,27 @@ def test_evaluate_reports_missing_values_and_constants_given_values() -> None:
         evaluate(parse("x + y*z"), {"x": 1.0})
     with pytest.raises(ValueError, match="pi is a constant"):
         evaluate(parse("x*pi"), {"x": 1.0, "pi": 3.0})
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "explanation"),
+    [
+        ("log(x)", {"x": 0.0}, "log(x) at col 1 is -inf: op 'log' produced -inf from inputs (x=0.0)"),
+        ("x + log(0)", {"x": 1.0}, "log(0) at col 5 is -inf: op 'log' produced -inf from inputs (<constant>=0.0)"),
+        ("x*y/z + 1", {"x": 1.0, "y": 2.0, "z": 0.0},
+         "x*y/z at col 4 is inf: op 'div' produced inf from inputs (<mul>=2.0, z=0.0)"),
+        ("sqrt(x) + log(x - 1)", {"x": 0.0},  # sqrt'(0) = inf is not the culprit: only outputs are checked
+         "log(x - 1) at col 11 is nan: op 'log' produced nan from inputs (<sub>=-1.0)"),
+        ("max(x, 1/y, 2)", {"x": 1.0, "y": 0.0}, "1/y at col 9 is inf: op 'div' produced inf"),
+        ("x*2 + sqrt(x)", {"x": 0.0}, None),
+    ],
+)
+def test_explain_non_finite(source: str, values: dict[str, float], explanation: str | None) -> None:
+    found = explain_non_finite(parse(source), values)
+    if explanation is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(explanation)
 
 
 def test_long_chains_need_no_recursion() -> None:

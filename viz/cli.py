@@ -32,6 +32,7 @@ from viz.parse import (
     ParseError,
     evaluate,
     evaluate_float,
+    explain_non_finite,
     first_use,
     parse,
     unparse,
@@ -328,21 +329,13 @@ def _indent(text: str) -> str:
 
 
 def _describe_node(node: Value) -> str:
-    """Explain how node became non-finite, in the engine's own anomaly words."""
+    """Explain how node's local derivative became non-finite, in the engine's own anomaly words."""
     try:
         with autograd.detect_anomaly():
             autograd.apply(autograd.OP[node.op], *node.parents)  # the same op on the same inputs
     except autograd.AnomalyError as error:
-        return str(error)
+        return str(error).removeprefix("anomaly: ")
     return f"op {node.op!r} gave {node.data!r}"  # pragma: no cover - the op is deterministic
-
-
-def _first_non_finite_op(output: Value) -> Value | None:
-    """The first op, in evaluation order, whose own output is non-finite from finite inputs."""
-    for node in autograd.topological_order(output):
-        if node.op and not math.isfinite(node.data) and all(math.isfinite(p.data) for p in node.parents):
-            return node
-    return None
 
 
 def _first_non_finite_local_grad(output: Value) -> Value | None:
@@ -368,9 +361,7 @@ def run_graph(tree: Node, values: dict[str, float]) -> tuple[Value, dict[str, Va
     """
     output, leaves = evaluate(tree, values)
     if not math.isfinite(output.data):
-        culprit = _first_non_finite_op(output)
-        where = _describe_node(culprit) if culprit is not None else "a constant is not finite"
-        raise DrawError(f"the output is {output.data!r}: {where}")
+        raise DrawError(f"the output is {output.data!r}: {explain_non_finite(tree, values)}")
     output.backward()
     warnings = []
     bad = [name for name, leaf in leaves.items() if not math.isfinite(leaf.grad)]

@@ -569,22 +569,25 @@ def _binary(op: str, a: Value, b: Value) -> Value:
     return a**b
 
 
-def evaluate(root: Node, values: Mapping[str, float]) -> tuple[Value, dict[str, Value]]:
-    """Build the graph of root: one labelled leaf per distinct variable, shared by all its uses.
+def _apply(node: Node, args: list[Value]) -> Value:
+    """Make the graph node for an operator, a call or a number, from its operands' Values."""
+    if isinstance(node, Number):
+        return autograd.constant(node.value)
+    if isinstance(node, Unary):
+        if _is_negative_literal(node):
+            return autograd.constant(-node.operand.value)  # type: ignore[union-attr]
+        return -args[0] if node.op == "-" else args[0]
+    if isinstance(node, Call):
+        return FUNCTIONS[node.func].build(args)
+    if isinstance(node, Binary):
+        return _binary(node.op, args[0], args[1])
+    raise TypeError(f"not an operator: {node!r}")  # pragma: no cover - names are handled by the caller
 
-    Numbers become constant leaves (``-2`` is one constant, not a negation
-    node); ``pi`` and ``e`` become constant leaves labelled with their name.
 
-    Args:
-        root: the parsed expression.
-        values: a number for every name in ``variables(root)``; extra names are ignored.
+Watch = Callable[[Node, list[Value], Value], None]
 
-    Returns:
-        The output Value and the leaves by name, in order of first appearance.
 
-    Raises:
-        ValueError: a variable has no value, or a value is given for a constant.
-    """
+def _evaluate(root: Node, values: Mapping[str, float], watch: Watch | None) -> tuple[Value, dict[str, Value]]:
     missing = [name for name in variables(root) if name not in values]
     if missing:
         raise ValueError(f"no value for {', '.join(missing)}")
@@ -603,22 +606,66 @@ def evaluate(root: Node, values: Mapping[str, float]) -> tuple[Value, dict[str, 
         return leaves[name]
 
     def visit(node: Node, args: list[Value]) -> Value:
-        if isinstance(node, Number):
-            return autograd.constant(node.value)
-        if isinstance(node, Name):
-            return leaf(node.name)
-        if isinstance(node, Unary):
-            if _is_negative_literal(node):
-                return autograd.constant(-node.operand.value)  # type: ignore[union-attr]
-            return -args[0] if node.op == "-" else args[0]
-        if isinstance(node, Call):
-            return FUNCTIONS[node.func].build(args)
-        return _binary(node.op, args[0], args[1])
+        value = leaf(node.name) if isinstance(node, Name) else _apply(node, args)
+        if watch is not None:
+            watch(node, args, value)
+        return value
 
     output = fold(root, visit, expand=lambda node: not _is_negative_literal(node))
-    if not isinstance(output, Value):  # pragma: no cover - every visit returns a Value
-        raise TypeError("evaluation did not produce a Value")
     return output, leaves
+
+
+def evaluate(root: Node, values: Mapping[str, float]) -> tuple[Value, dict[str, Value]]:
+    """Build the graph of root: one labelled leaf per distinct variable, shared by all its uses.
+
+    Numbers become constant leaves (``-2`` is one constant, not a negation
+    node); ``pi`` and ``e`` become constant leaves labelled with their name.
+    (The engine folds an op on constants into a constant, so ``pi/2`` is one
+    constant leaf too.)
+
+    Args:
+        root: the parsed expression.
+        values: a number for every name in ``variables(root)``; extra names are ignored.
+
+    Returns:
+        The output Value and the leaves by name, in order of first appearance.
+
+    Raises:
+        ValueError: a variable has no value, or a value is given for a constant.
+    """
+    return _evaluate(root, values, None)
+
+
+def explain_non_finite(root: Node, values: Mapping[str, float]) -> str | None:
+    """Say which sub-expression first became nan or inf although its operands were finite.
+
+    The graph can't always tell (the engine folds ``log(0)`` into one constant
+    leaf), so this re-evaluates the AST and, at the first such sub-expression,
+    repeats its op under ``autograd.detect_anomaly()`` for the engine's own words.
+
+    Args:
+        root: the parsed expression.
+        values: its inputs.
+
+    Returns:
+        One line such as ``"log(x) at col 1 is -inf: op 'log' produced -inf from
+        inputs (x=0.0)"``, or None when every value is finite.
+    """
+    found: list[str] = []
+
+    def watch(node: Node, args: list[Value], value: Value) -> None:
+        if found or math.isfinite(value.data) or not all(math.isfinite(a.data) for a in args):
+            return
+        try:
+            with autograd.no_grad(), autograd.detect_anomaly():
+                _apply(node, args)  # no local derivatives under no_grad: only the output is checked
+            why = "a non-finite number"  # pragma: no cover - only ops make non-finite values
+        except autograd.AnomalyError as error:
+            why = str(error).removeprefix("anomaly: ")
+        found.append(f"{_shorten(unparse(node))} at col {node.col} is {value.data!r}: {why}")
+
+    _evaluate(root, values, watch)  # recording, so the message can name intermediate operands by op
+    return found[0] if found else None
 
 
 def evaluate_float(root: Node, values: Mapping[str, float] | None = None) -> float:
