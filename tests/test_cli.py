@@ -196,6 +196,9 @@ def test_animate_writes_html_next_to_the_diagram(run: Run, fake_writers: list, t
     code, out, _ = run("draw", "x*x", "x=2", "--animate", "-o", "sq.png")
     assert code == 0
     assert files(tmp_path) == ["sq.html", "sq.png"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "sq.png").stat().st_mode & 0o777 == 0o666 & ~mask  # as a plain open() would make it
     assert "diagram written to sq.png" in out and "animation written to sq.html" in out
     code, out, _ = run("draw", "--animate")
     assert code == 0 and "chainrule.html" in files(tmp_path)
@@ -264,6 +267,8 @@ def test_usage_errors(run: Run, fake_writers: list, tmp_path: Path, argv: list[s
     assert out == ""
     assert message in err
     assert files(tmp_path) == [] and fake_writers == []
+    if "--colour" in argv:
+        assert "starts with '-'" not in err  # a mistyped option gets no hint about expressions
 
 
 def test_parse_error_shows_a_caret(run: Run, fake_writers: list) -> None:

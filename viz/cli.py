@@ -124,7 +124,8 @@ class _ArgumentParser(argparse.ArgumentParser):
     """argparse, with a hint for the one mistake its grammar invites: an expression starting with '-'."""
 
     def error(self, message: str) -> NoReturn:
-        if re.search(r"unrecognized arguments:(.* )?-", message):
+        _, found, rest = message.partition("unrecognized arguments: ")
+        if found and any(re.match(r"-[^-]", word) for word in rest.split()):
             message += " (an expression that starts with '-' goes after '--': chainrule draw -- '-x**2' x=3)"
         super().error(message)
 
@@ -409,11 +410,19 @@ def _staged(paths: Sequence[Path]) -> Iterator[list[Path]]:
             os.close(fd)
             temporaries.append(Path(name))
         yield temporaries
+        mode = 0o666 & ~_umask()  # mkstemp makes the file private; give it the mode a plain open() would
         for temporary, path in zip(temporaries, paths):
+            os.chmod(temporary, mode)
             os.replace(temporary, path)
     finally:
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_diagram(output: Value, path: Path, *, check: bool) -> None:
