@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,20 +85,29 @@ class DrawError(Exception):
 
 DESCRIPTION = "Draw the computation graph of an expression with the chain rule on every edge."
 
-DRAW_DESCRIPTION = f"""\
-Parse EXPR, evaluate it at the given values, run backward, write the diagram
-and print each input's value and gradient.
+DRAW_DESCRIPTION = (
+    "Parse EXPR, evaluate it at the given values, run backward, write the diagram\n"
+    "and print each input's value and gradient.\n\n"
+    + textwrap.fill(
+        f"Without EXPR it draws the classic neuron {NEURON} at "
+        f"{', '.join(f'{k}={v:g}' for k, v in NEURON_VALUES.items())}; NAME=VALUE arguments alone change "
+        "those values (chainrule draw w1=0.5).",
+        width=78,
+    )
+)
 
-Without EXPR it draws the classic neuron {NEURON} at
-{", ".join(f"{k}={v:g}" for k, v in NEURON_VALUES.items())}; NAME=VALUE
-arguments alone change those values (chainrule draw w1=0.5)."""
+def _wrap_signatures() -> str:
+    # Each signature stays on one line: its spaces are held as NUL while wrapping.
+    words = ", ".join(f.signature.replace(" ", "\0") for f in FUNCTIONS.values())
+    return textwrap.fill(words, width=78, initial_indent="    ", subsequent_indent="    ").replace("\0", " ")
+
 
 DRAW_EPILOG = f"""\
 expressions:
   numbers (2, 0.5, 3.5e-2), names, + - * / ** (right-associative; -x**2 is
   -(x**2), as in Python), unary + and -, parentheses, the constants pi and e,
   and the functions:
-    {", ".join(f.signature for f in FUNCTIONS.values())}
+{_wrap_signatures()}
   Each name is one input: x*x has two edges from the same node. Quote the
   expression for the shell. One that starts with '-' goes after '--':
     chainrule draw -- '-x**2' x=3
