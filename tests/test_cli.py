@@ -308,7 +308,7 @@ def test_non_finite_output_names_the_op(
 def test_non_finite_gradient_is_a_warning_naming_the_op(run: Run, fake_writers: list, tmp_path: Path) -> None:
     code, out, err = run("draw", "sqrt(x) + y", "x=0", "y=1")
     assert code == 0
-    assert err == ("chainrule: warning: the gradient of x is not finite: op 'sqrt' has local "
+    assert err == ("chainrule: warning: the gradient of x is not finite: sqrt(x) at col 1: op 'sqrt' has local "
                    "derivative inf for input 0 from inputs (x=0.0)\n")
     assert table(out)["x"] == (0.0, math.inf)
     assert files(tmp_path) == ["chainrule.svg"]

@@ -24,6 +24,7 @@ from viz.parse import (
     evaluate,
     evaluate_float,
     explain_non_finite,
+    explain_non_finite_gradient,
     first_use,
     parse,
     tokenize,
@@ -258,6 +259,24 @@ def test_evaluate_reports_missing_values_and_constants_given_values() -> None:
 )
 def test_explain_non_finite(source: str, values: dict[str, float], explanation: str | None) -> None:
     found = explain_non_finite(parse(source), values)
+    if explanation is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(explanation)
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "explanation"),
+    [
+        ("sqrt(x) + y", {"x": 0.0, "y": 1.0},
+         "sqrt(x) at col 1: op 'sqrt' has local derivative inf for input 0 from inputs (x=0.0)"),
+        ("max(x, y, sqrt(x))", {"x": 0.0, "y": 1.0}, "sqrt(x) at col 11: op 'sqrt' has local derivative inf"),
+        ("y * x**0.5", {"x": 0.0, "y": 1.0}, "x**0.5 at col 7: op 'pow' has local derivative inf for input 0"),
+        ("x*y + sqrt(4)", {"x": 1.0, "y": 2.0}, None),  # sqrt of a constant is folded: no derivative to take
+    ],
+)
+def test_explain_non_finite_gradient(source: str, values: dict[str, float], explanation: str | None) -> None:
+    found = explain_non_finite_gradient(parse(source), values)
     if explanation is None:
         assert found is None
     else:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-import autograd
 from autograd import Value
 from viz.parse import (
     CONSTANTS,
@@ -34,6 +33,7 @@ from viz.parse import (
     evaluate,
     evaluate_float,
     explain_non_finite,
+    explain_non_finite_gradient,
     first_use,
     parse,
     unparse,
@@ -339,23 +339,6 @@ def _indent(text: str) -> str:
 # ----------------------------------------------------------------------------
 
 
-def _describe_node(node: Value) -> str:
-    """Explain how node's local derivative became non-finite, in the engine's own anomaly words."""
-    try:
-        with autograd.detect_anomaly():
-            autograd.apply(autograd.OP[node.op], *node.parents)  # the same op on the same inputs
-    except autograd.AnomalyError as error:
-        return str(error).removeprefix("anomaly: ")
-    return f"op {node.op!r} gave {node.data!r}"  # pragma: no cover - the op is deterministic
-
-
-def _first_non_finite_local_grad(output: Value) -> Value | None:
-    for node in autograd.topological_order(output):
-        if node.op and not all(math.isfinite(g) for g in node.local_grads):
-            return node
-    return None
-
-
 def run_graph(tree: Node, values: dict[str, float]) -> tuple[Value, dict[str, Value], list[str]]:
     """Evaluate the expression, run backward and check the numbers.
 
@@ -377,8 +360,7 @@ def run_graph(tree: Node, values: dict[str, float]) -> tuple[Value, dict[str, Va
     warnings = []
     bad = [name for name, leaf in leaves.items() if not math.isfinite(leaf.grad)]
     if bad:
-        culprit = _first_non_finite_local_grad(output)
-        why = _describe_node(culprit) if culprit is not None else "the chain-rule product overflowed"
+        why = explain_non_finite_gradient(tree, values) or "a product of local derivatives overflowed"
         warnings.append(f"the gradient of {', '.join(bad)} is not finite: {why}")
     return output, leaves, warnings
 

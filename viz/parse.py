@@ -668,6 +668,39 @@ def explain_non_finite(root: Node, values: Mapping[str, float]) -> str | None:
     return found[0] if found else None
 
 
+def explain_non_finite_gradient(root: Node, values: Mapping[str, float]) -> str | None:
+    """Say which op first has a nan or inf local derivative (what makes a gradient non-finite).
+
+    Args:
+        root: the parsed expression.
+        values: its inputs.
+
+    Returns:
+        One line such as ``"sqrt(x) at col 1: op 'sqrt' has local derivative
+        inf for input 0 from inputs (x=0.0)"``, or None when every local
+        derivative is finite (then a non-finite gradient is an overflowing product).
+    """
+    made: dict[Value, Node] = {}
+
+    def watch(node: Node, args: list[Value], value: Value) -> None:
+        made.setdefault(value, node)  # the first (innermost) sub-expression that made this Value
+
+    output, _ = _evaluate(root, values, watch)
+    for value in autograd.topological_order(output):
+        op = value.primitive
+        if op is None or all(math.isfinite(g) for g in value.local_grads):
+            continue
+        try:
+            with autograd.detect_anomaly():
+                autograd.apply(op, *value.parents)  # the same op on the same inputs, for the engine's words
+            why = f"op {op.name!r} has a non-finite local derivative"  # pragma: no cover - deterministic
+        except autograd.AnomalyError as error:
+            why = str(error).removeprefix("anomaly: ")
+        node = made.get(value)  # None for a step inside a call such as max(a, b, c)
+        return why if node is None else f"{_shorten(unparse(node))} at col {node.col}: {why}"
+    return None
+
+
 def evaluate_float(root: Node, values: Mapping[str, float] | None = None) -> float:
     """Return the value of root as a float, recording no graph.
 
