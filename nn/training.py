@@ -1,0 +1,427 @@
+"""The training loop: ``fit`` a model to (X, y), recording a ``History`` of floats per epoch.
+
+Also :func:`accuracy` (of a model on a data set) and :func:`grad_stats` (mean
+and max |grad| per top-level layer, for gradient-flow charts).
+
+How accuracy is counted, from each sample's output:
+
+- One output: the prediction is the nearer of the two label values, so the
+  threshold is their midpoint: 0 for labels -1/+1 (hinge loss: the sign of
+  the score), 0.5 for labels 0/1 (outputs are probabilities, e.g. after a
+  sigmoid with binary cross-entropy, or regression onto 0/1 with MSE). With
+  ``binary_cross_entropy_with_logits`` the output is a logit, so the threshold
+  is 0; pass ``threshold=`` to choose it yourself (for instance when your own
+  loss wraps that one). An output exactly at the threshold counts as the lower
+  label, as micrograd counts ``score > 0``. Targets with more than two values,
+  or not whole numbers, are regression: accuracy is nan.
+- Several outputs: the prediction is the index of the largest output
+  (argmax; the first on ties), compared with the class index in ``y`` (or
+  with the argmax of one-hot rows of a 2-D ``y``; other 2-D targets give nan).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from autograd import Value, no_grad
+from nn.module import Module
+
+__all__ = ["History", "accuracy", "fit", "grad_stats"]
+
+# The progress bar appears only once a run has taken this long (seconds), and
+# is redrawn at most every _PROGRESS_INTERVAL seconds.
+_PROGRESS_DELAY = 0.5
+_PROGRESS_INTERVAL = 0.1
+
+
+@dataclass
+class History:
+    """What :func:`fit` measured, one entry per epoch (plain floats, never graphs).
+
+    Attributes:
+        loss: the mean loss over the epoch's batches, weighted by batch size
+            (each batch's loss is taken before that batch's update).
+        accuracy: the share of samples classified correctly by the outputs
+            of the epoch's forward passes (before each batch's update); nan
+            when the targets are not class labels (see the module docstring).
+        lr: the learning rate (``param_groups[0]["lr"]``) used by the epoch's
+            last step; nan if the optimizer has none.
+        grad_stats: with ``track_grads=True``, for each epoch, {layer name:
+            (mean |grad|, max |grad|)} of its last step (:func:`grad_stats`);
+            empty otherwise.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_stats: list[dict[str, tuple[float, float]]] = field(default_factory=list)
+
+
+def grad_stats(model: Module) -> dict[str, tuple[float, float]]:
+    """Return {layer name: (mean |grad|, max |grad|)} over each top-level layer's weights and biases.
+
+    The layers are the model's direct child modules, named by their path
+    (``layers.0``, ``layers.1``, ... for an MLP; ``neurons.0``, ... for a
+    Layer); parameters of the model itself (a lone Neuron's) are grouped under
+    its class name. Call it after ``backward()``.
+
+    Args:
+        model: a Module.
+
+    Returns:
+        The statistics, in declaration order.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"grad_stats() expects an nn.Module, got {type(model).__name__}")
+    groups: dict[str, list[float]] = {}
+    in_children: set[int] = set()
+    for name, child in model.named_children():
+        grads = [abs(p.grad) for p in child.parameters()]
+        in_children.update(id(p) for p in child.parameters())
+        groups[name] = grads
+    own = [abs(p.grad) for p in model.parameters() if id(p) not in in_children]
+    if own:
+        groups[type(model).__name__] = own
+    return {
+        name: ((math.fsum(g) / len(g), max(g)) if g else (0.0, 0.0))
+        for name, g in groups.items()
+    }
+
+
+def _positive_int(x: object, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"fit(): {name} must be an int, got {type(x).__name__} {x!r}")
+    if x < 1:
+        raise ValueError(f"fit(): {name} must be >= 1, got {x}")
+    return int(x)
+
+
+def _as_inputs(X: Any, who: str) -> np.ndarray:
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: X must be a 2-D array of numbers (one row per sample)") from None
+    if arr.ndim == 1:
+        raise ValueError(f"{who}: X must be 2-D (one row per sample), got shape {arr.shape}; "
+                         "for one input per sample use X.reshape(-1, 1)")
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError(f"{who}: X must be 2-D with at least one row, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        row = int(np.argwhere(~np.isfinite(arr))[0][0])
+        raise ValueError(f"{who}: X row {row} holds a non-finite number: {arr[row].tolist()}")
+    return arr
+
+
+def _as_targets(y: Any, n: int, who: str) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.intp)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{who}: y must hold numbers (labels or targets), got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{who}: y must be 1-D (one label per sample) or 2-D, got shape {arr.shape}")
+    if len(arr) != n:
+        raise ValueError(f"{who}: X has {n} rows but y has {len(arr)} entries; they must match")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError(f"{who}: y entry {int(np.argwhere(~np.isfinite(arr))[0][0])} is not finite")
+    return arr
+
+
+def _width(out: object, who: str) -> int:
+    if isinstance(out, Value):
+        return 1
+    if isinstance(out, (list, tuple)) and out and all(isinstance(v, Value) for v in out):
+        return len(out)
+    raise TypeError(f"{who}: the model must return a Value or a list of Values for one sample, "
+                    f"got {type(out).__name__}")
+
+
+def _check_input_width(model: Any, X: np.ndarray, who: str) -> None:
+    nin = getattr(model, "nin", None)
+    if isinstance(nin, int) and X.shape[1] != nin:
+        raise ValueError(f"{who}: X has {X.shape[1]} columns but the model takes {nin} inputs")
+
+
+def _is_whole(y: np.ndarray) -> bool:
+    return bool(np.issubdtype(y.dtype, np.integer) or np.all(np.floor(y) == y))
+
+
+class _Scorer:
+    """Counts correct predictions (see the module docstring); ``active`` is False for regression targets."""
+
+    def __init__(self, y: np.ndarray, width: int, threshold: float | None, logits: bool, who: str) -> None:
+        self.width = width
+        self.active = True
+        self.targets: list[Any] = y.tolist()
+        if width == 1:
+            values = set(np.unique(y).tolist())
+            if not _is_whole(y) or len(values) > 2:
+                self.active = False
+                return
+            if values <= {-1, 1}:
+                lo, hi = -1.0, 1.0
+            elif values <= {0, 1}:
+                lo, hi = 0.0, 1.0
+            elif len(values) == 2:
+                lo, hi = (float(v) for v in sorted(values))
+            else:  # one class only, neither 0/1 nor -1/+1: no second label to tell apart
+                self.active = False
+                return
+            self.lo, self.hi = lo, hi
+            if threshold is not None:
+                self.threshold = float(threshold)
+            else:
+                self.threshold = 0.0 if logits else (lo + hi) / 2
+        elif y.ndim == 1:
+            if not _is_whole(y) or y.min() < 0 or y.max() >= width:
+                bad = next(v for v in y.tolist() if v != int(v) or not 0 <= v < width)
+                raise ValueError(f"{who}: y holds the class label {bad!r} but the model has {width} outputs, "
+                                 f"so labels must be whole numbers in 0..{width - 1}")
+            self.targets = [int(v) for v in self.targets]
+        else:
+            one_hot = bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+            if one_hot:
+                self.targets = [int(k) for k in np.argmax(y, axis=1)]
+            else:
+                self.active = False
+
+    def correct(self, outputs: Sequence[Any], indices: Sequence[int]) -> int:
+        if not self.active:
+            return 0
+        count = 0
+        if self.width == 1:
+            for out, i in zip(outputs, indices):
+                predicted = self.hi if out.data > self.threshold else self.lo
+                count += predicted == self.targets[i]
+        else:
+            for out, i in zip(outputs, indices):
+                data = [v.data for v in out]
+                count += data.index(max(data)) == self.targets[i]
+        return count
+
+
+def _is_bce_with_logits(loss: object) -> bool:
+    fn = getattr(loss, "func", loss)  # see through functools.partial
+    return getattr(fn, "__name__", "") == "binary_cross_entropy_with_logits"
+
+
+def _prepare(model: Any, X: Any, y: Any, who: str) -> tuple[np.ndarray, np.ndarray, int]:
+    if not callable(model):
+        raise TypeError(f"{who}: model must be callable on one sample, got {type(model).__name__}")
+    X_arr = _as_inputs(X, who)
+    y_arr = _as_targets(y, len(X_arr), who)
+    _check_input_width(model, X_arr, who)
+    with no_grad():
+        width = _width(model(X_arr[0]), who)
+    if y_arr.ndim == 2:
+        if width == 1 and y_arr.shape[1] == 1:
+            y_arr = y_arr[:, 0]
+        elif y_arr.shape[1] != width:
+            raise ValueError(f"{who}: y has {y_arr.shape[1]} columns but the model has {width} outputs")
+    return X_arr, y_arr, width
+
+
+def accuracy(model: Any, X: Any, y: Any, *, threshold: float | None = None) -> float:
+    """Return the share of samples the model classifies correctly (see the module docstring).
+
+    Runs under ``no_grad`` (no graph is kept).
+
+    Args:
+        model: a callable on one sample (e.g. an MLP).
+        X: the samples, shape (n, nin).
+        y: class labels (n,), labels -1/+1 or 0/1 for one output, or one-hot rows.
+        threshold: for one output, the score above which a sample is the
+            higher label (default: midway between the labels).
+
+    Returns:
+        A float in [0, 1], or nan when ``y`` is not class labels.
+    """
+    who = "accuracy()"
+    X_arr, y_arr, width = _prepare(model, X, y, who)
+    scorer = _Scorer(y_arr, width, threshold, False, who)
+    if not scorer.active:
+        return math.nan
+    with no_grad():
+        outputs = [model(row) for row in X_arr.tolist()]
+    return scorer.correct(outputs, range(len(outputs))) / len(outputs)
+
+
+class _Progress:
+    """A one-line text progress bar on a terminal, redrawn in place with '\\r'."""
+
+    def __init__(self, total: int, epochs: int, enabled: bool, stream: TextIO) -> None:
+        isatty = getattr(stream, "isatty", None)
+        self.enabled = bool(enabled and callable(isatty) and isatty())
+        self.total = total
+        self.epochs = epochs
+        self.stream = stream
+        self.start = time.perf_counter()
+        self.last_draw = -math.inf
+        self.drawn = False
+
+    def update(self, step: int, epoch: int, loss: float, acc: float) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        done = step == self.total
+        if now - self.start < _PROGRESS_DELAY and not (done and self.drawn):
+            return
+        if now - self.last_draw < _PROGRESS_INTERVAL and not done:
+            return
+        self.last_draw = now
+        self.drawn = True
+        filled = round(20 * step / self.total)
+        text = f"\repoch {epoch}/{self.epochs} [{'#' * filled}{'.' * (20 - filled)}] loss {loss:.4g}"
+        if not math.isnan(acc):
+            text += f"  accuracy {acc:.1%}"
+        text += f"  {now - self.start:.1f}s"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _batches(n: int, batch_size: int | None, shuffle: bool, rng: random.Random) -> list[list[int]]:
+    order = list(range(n))
+    if batch_size is None or batch_size >= n:
+        return [order]
+    if shuffle:
+        rng.shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _current_lr(optimizer: Any) -> float:
+    try:
+        return float(optimizer.param_groups[0]["lr"])
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return math.nan
+
+
+def fit(
+    model: Module,
+    X: Any,
+    y: Any,
+    *,
+    loss: Callable[[list[Any], list[Any]], Value],
+    optimizer: Any,
+    epochs: int,
+    batch_size: int | None = None,
+    schedule: Any = None,
+    progress: bool = True,
+    track_grads: bool = False,
+    shuffle: bool = True,
+    seed: int | random.Random | None = None,
+    threshold: float | None = None,
+) -> History:
+    """Train ``model`` on (X, y) and return the loss and accuracy of every epoch.
+
+    Each step: zero the gradients, run the model on each sample of the batch,
+    ``L = loss(outputs, targets)``, ``L.backward()``, ``optimizer.step()``,
+    then ``schedule.step()`` if given (once per optimizer step).
+
+    Args:
+        model: a Module mapping one sample (a row of X) to a Value or a list of Values.
+        X: the inputs, shape (n, nin), numbers.
+        y: the targets, one per row of X: class indices (several outputs),
+            labels -1/+1 or 0/1 or numbers (one output), or rows of targets.
+        loss: ``loss(outputs, targets) -> Value`` over a batch: ``outputs`` is
+            the list of model outputs, ``targets`` the matching list of y's
+            entries (Python numbers or lists), e.g. ``nn.functional.hinge_loss``.
+        optimizer: has ``step()`` and ``zero_grad()`` (an ``nn.optim`` optimiser).
+        epochs: the number of passes over the data.
+        batch_size: samples per step; None (or >= n) for the whole set (full batch).
+        schedule: a learning-rate schedule with ``step()``, stepped after every optimizer step.
+        progress: show a progress bar on stderr when it is a terminal and
+            the run takes more than half a second.
+        track_grads: record :func:`grad_stats` after each epoch's last backward.
+        shuffle: reshuffle the samples into new minibatches every epoch.
+        seed: an int or ``random.Random`` for the shuffling (None: fresh entropy).
+        threshold: the one-output decision threshold for accuracy (see the module docstring).
+
+    Returns:
+        A :class:`History`.
+
+    Raises:
+        TypeError, ValueError: mismatched shapes, wrong input width, class
+            labels out of range, a loss that does not return a Value, bad options.
+    """
+    who = "fit()"
+    if not callable(loss):
+        raise TypeError(f"{who}: loss must be a callable loss(outputs, targets) -> Value, got {type(loss).__name__}")
+    for method in ("step", "zero_grad"):
+        if not callable(getattr(optimizer, method, None)):
+            raise TypeError(f"{who}: optimizer must have a {method}() method, got {type(optimizer).__name__}")
+    if schedule is not None and not callable(getattr(schedule, "step", None)):
+        raise TypeError(f"{who}: schedule must have a step() method, got {type(schedule).__name__}")
+    epochs = _positive_int(epochs, "epochs")
+    if batch_size is not None:
+        batch_size = _positive_int(batch_size, "batch_size")
+    if isinstance(seed, random.Random):
+        rng = seed
+    elif seed is None:
+        rng = random.Random()
+    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        rng = random.Random(int(seed))
+    else:
+        raise TypeError(f"{who}: seed must be an int, a random.Random or None, got {type(seed).__name__} {seed!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)):
+        raise TypeError(f"{who}: threshold must be a number or None, got {threshold!r}")
+
+    if track_grads and not isinstance(model, Module):
+        raise TypeError(f"{who}: track_grads=True needs an nn.Module (for its layers), got {type(model).__name__}")
+    X_arr, y_arr, width = _prepare(model, X, y, who)
+    scorer = _Scorer(y_arr, width, threshold, _is_bce_with_logits(loss), who)
+    rows: list[list[float]] = X_arr.tolist()
+    targets: list[Any] = y_arr.tolist()
+    n = len(rows)
+    steps_per_epoch = len(_batches(n, batch_size, False, rng))
+    zero_model_grads = getattr(model, "zero_grad", None)
+
+    history = History()
+    bar = _Progress(epochs * steps_per_epoch, epochs, progress, sys.stderr)
+    step = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            total_loss = 0.0
+            correct = 0
+            seen = 0
+            lr = math.nan
+            batches = _batches(n, batch_size, shuffle, rng)
+            for b, indices in enumerate(batches):
+                if callable(zero_model_grads):
+                    zero_model_grads()
+                optimizer.zero_grad()
+                outputs = [model(rows[i]) for i in indices]
+                value = loss(outputs, [targets[i] for i in indices])
+                if not isinstance(value, Value):
+                    raise TypeError(f"{who}: loss must return a Value, got {type(value).__name__} {value!r}")
+                value.backward()
+                total_loss += value.data * len(indices)
+                correct += scorer.correct(outputs, indices)
+                seen += len(indices)
+                lr = _current_lr(optimizer)
+                if track_grads and b == len(batches) - 1:
+                    history.grad_stats.append(grad_stats(model))
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                step += 1
+                bar.update(step, epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
+            history.loss.append(total_loss / n)
+            history.accuracy.append(correct / n if scorer.active else math.nan)
+            history.lr.append(lr)
+    finally:
+        bar.close()
+    return history
