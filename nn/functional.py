@@ -176,7 +176,9 @@ def _class_targets(fn: str, target: Any, batched: bool, rows: int, classes: int)
     shape, flat = _flatten(target, "target")
     expected: Shape = (rows,) if batched else ()
     if shape != expected:
-        raise ValueError(f"{fn}(): target must hold one class index per sample, shape {expected}, got shape {shape}")
+        hint = "" if batched else "; an input of shape (C,) is one sample, a batch has shape (N, C)"
+        raise ValueError(f"{fn}(): target must hold one class index per sample, shape {expected}, "
+                         f"got shape {shape}{hint}")
     return [_class_index(t, classes, f"{fn}() target[{i}]" if batched else f"{fn}() target")
             for i, t in enumerate(flat)]
 

@@ -438,3 +438,17 @@ def test_lr_range_test_data_errors() -> None:
         lr_range_test(Line(), X, Y[:3], loss=mse_loss)
     with pytest.raises(TypeError, match=r"parameters\(\) method"):
         lr_range_test(object(), X, Y, loss=mse_loss)
+
+
+def test_lr_range_test_on_an_mlp_restores_every_parameter() -> None:
+    layers = pytest.importorskip("nn.layers")
+    data = pytest.importorskip("nn.data")
+    from nn.functional import hinge_loss
+
+    X, y = data.make_moons(30, noise=0.1, seed=1)
+    model = layers.MLP(2, [8, 1], seed=0)
+    before = [p.data.hex() for p in model.parameters()]
+    lrs, losses = lr_range_test(model, X, 2 * y - 1, loss=hinge_loss, start_lr=1e-3, end_lr=10.0, steps=25)
+    assert len(lrs) == len(losses) >= 2 and all(math.isfinite(v) for v in losses[:-1])
+    assert [p.data.hex() for p in model.parameters()] == before
+    assert all(p.grad == 0.0 for p in model.parameters())
