@@ -9,6 +9,7 @@ Example::
     x.grad  # 2*x + cos(x)
 """
 
+from autograd.compiler import Compiled, DataDependentGraphError, compile
 from autograd.engine import (
     CONSTANT,
     PARAMETER,
@@ -37,11 +38,14 @@ __all__ = [
     "PARAMETER",
     "VARIABLE",
     "AnomalyError",
+    "Compiled",
+    "DataDependentGraphError",
     "GradcheckError",
     "Op",
     "Value",
     "apply",
     "clamp",
+    "compile",
     "constant",
     "current_scope",
     "detect_anomaly",

@@ -1,0 +1,206 @@
+"""Compiled batch mode: same numbers as the scalar engine, one call per batch."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import autograd
+from autograd import Value, dot, maximum
+from autograd.compiler import SHARED, Compiled, DataDependentGraphError
+from autograd.compiler import compile as compile_batch
+from autograd.testing import expressions
+
+
+def _mlp(seed: int, sizes: list[int]) -> tuple[list[list[tuple[list[Value], Value]]], list[Value]]:
+    rng = random.Random(seed)
+    layers = [
+        [([Value(rng.uniform(-1, 1)) for _ in range(nin)], Value(rng.uniform(-0.1, 0.1))) for _ in range(nout)]
+        for nin, nout in itertools.pairwise(sizes)
+    ]
+    params = [p for layer in layers for w, b in layer for p in (*w, b)]
+    return layers, params
+
+
+def _forward(layers: list[list[tuple[list[Value], Value]]], x: list[Value]) -> Value:
+    for i, layer in enumerate(layers):
+        x = [dot(w, x, bias=b) for w, b in layer]
+        if i < len(layers) - 1:
+            x = [v.relu() for v in x]
+    return x[0]
+
+
+def _scalar_mean(fn, arrays: list[np.ndarray], params: list[Value]) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]
+    for p in params:
+        p.grad = 0.0
+    n = len(arrays[0])
+    outs = []
+    for i in range(n):
+        args = [[Value(v) for v in a[i]] if a.ndim == 2 else Value(a[i]) for a in arrays]
+        outs.append(fn(*args))
+    total = autograd.sum(outs) / n
+    total.backward()
+    return total.data, np.array([p.grad for p in params])
+
+
+def _compiled_mean(fn, arrays: list[np.ndarray], params: list[Value]) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]
+    for p in params:
+        p.grad = 0.0
+    loss = compile_batch(fn).backward(*arrays)
+    return loss, np.array([p.grad for p in params])
+
+
+def _moons_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 2)), np.where(rng.random(n) < 0.5, -1.0, 1.0)
+
+
+def test_mlp_hinge_l2_matches_scalar_engine() -> None:
+    layers, params = _mlp(0, [2, 16, 16, 1])
+    X, y = _moons_like(64, 1)
+
+    def per_sample(x: list[Value], target: Value) -> Value:
+        return (1 - target * _forward(layers, x)).relu() + 1e-4 * autograd.sum(p * p for p in params)
+
+    loss_s, grads_s = _scalar_mean(per_sample, [X, y], params)
+    loss_c, grads_c = _compiled_mean(per_sample, [X, y], params)
+    assert loss_c == pytest.approx(loss_s, rel=1e-12)
+    assert np.max(np.abs(grads_c - grads_s)) <= 1e-12 * np.max(np.abs(grads_s))
+    assert np.max(np.abs(grads_s)) > 0.01  # the comparison is not between zeros
+
+
+def test_layers_become_matrix_products_and_the_penalty_is_shared() -> None:
+    layers, params = _mlp(1, [2, 8, 8, 1])
+    X, y = _moons_like(10, 2)
+
+    def per_sample(x: list[Value], target: Value) -> Value:
+        return (1 - target * _forward(layers, x)).relu() + 1e-4 * autograd.sum(p * p for p in params)
+
+    fn = compile_batch(per_sample)
+    fn.backward(X, y)
+    program = next(iter(fn._programs.values()))
+    dense = [g for g in program.groups if g.dense]
+    assert [len(g.args) for g in dense] == [2 * 2 + 1, 2 * 8 + 1, 2 * 8 + 1]
+    # the L2 penalty's products and sum are computed once per batch, not per sample
+    shared_ops = {g.op.name for g in program.groups if g.out_kind == SHARED}
+    assert {"mul", "sum"} <= shared_ops
+    assert len(program.groups) < 15  # a handful of numpy calls, not one per scalar
+
+
+def test_forward_outputs_match_each_sample() -> None:
+    layers, _ = _mlp(2, [3, 5, 1])
+    X = np.random.default_rng(3).normal(size=(20, 3))
+    fn = compile_batch(lambda x: _forward(layers, x).tanh())
+    expected = [_forward(layers, [Value(v) for v in row]).tanh().data for row in X]
+    np.testing.assert_allclose(fn(X), expected, rtol=1e-13, atol=0)
+
+
+@given(expressions(max_inputs=4, max_ops=10), st.integers(1, 3), st.randoms(use_true_random=False))
+def test_random_expressions_match_scalar_engine(expr, n_shared: int, rnd: random.Random) -> None:  # type: ignore[no-untyped-def]
+    k = len(expr.inputs)
+    n_shared = min(n_shared, k)
+    shared = [Value(x, f"p{i}") for i, x in enumerate(expr.inputs[:n_shared])]
+    # per-sample inputs: tiny relative perturbations keep every op inside its domain and away from kinks
+    columns = [np.array([x * (1 + 1e-7 * rnd.uniform(-1, 1)) for _ in range(5)]) for x in expr.inputs[n_shared:]]
+
+    def per_sample(*xs: Value) -> Value:
+        return expr(*shared, *xs)
+
+    if not columns:
+        columns = [np.zeros(5)]
+
+        def per_sample(*xs: Value) -> Value:  # no per-sample inputs: a dummy column
+            return expr(*shared)
+
+    loss_s, grads_s = _scalar_mean(per_sample, columns, shared)
+    loss_c, grads_c = _compiled_mean(per_sample, columns, shared)
+    scale = max(1.0, float(np.max(np.abs(grads_s))))
+    assert loss_c == pytest.approx(loss_s, rel=1e-12, abs=1e-12)
+    assert np.max(np.abs(grads_c - grads_s)) <= 1e-12 * scale
+
+
+# d/dw of the mean over x in [-1, 0, 1, 2, -2], worked by hand with each kink's convention:
+# w*x hits 0 at x = 0, maximum(w*x, w) ties at x = 1, clamp(w*x, -1, 1) sits on its bounds at x = +-1.
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        (lambda w, x: (w * x).relu(), (1 + 2) / 5),  # relu'(0) = 0
+        (lambda w, x: abs(w * x), (1 + 0 + 1 + 2 + 2) / 5),  # abs'(0) = 0
+        (lambda w, x: maximum(w * x, w), (1 + 1 + 1 + 2 + 1) / 5),  # tie at x = 1: half to each, 0.5*1 + 0.5*1
+        (lambda w, x: (w * x).leaky_relu(0.1), (-0.1 + 0 + 1 + 2 - 0.2) / 5),  # leaky'(0) = slope, times x = 0
+        (lambda w, x: autograd.clamp(w * x, -1.0, 1.0), (-1 + 0 + 1) / 5),  # closed range passes at +-1
+    ],
+)
+def test_kinks_follow_the_same_conventions(fn, expected: float) -> None:  # type: ignore[no-untyped-def]
+    w = Value(1.0, "w")
+    x = np.array([-1.0, 0.0, 1.0, 2.0, -2.0])
+    _, grads_s = _scalar_mean(lambda xi: fn(w, xi), [x], [w])
+    _, grads_c = _compiled_mean(lambda xi: fn(w, xi), [x], [w])
+    assert grads_s[0] == pytest.approx(expected, rel=1e-12)
+    assert grads_c[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_sum_reduction_and_gradient_seed() -> None:
+    w = Value(2.0)
+    fn = compile_batch(lambda x: w * x * x)
+    x = np.array([1.0, 2.0, 3.0])
+    assert fn.backward(x, reduction="sum", gradient=2.0) == pytest.approx(28.0)
+    assert w.grad == pytest.approx(2.0 * 14.0)
+
+
+def test_graph_that_depends_on_the_data_is_an_error() -> None:
+    def branchy(x: Value) -> Value:
+        return x * 2 if x.data > 0 else -x
+
+    with pytest.raises(DataDependentGraphError, match="depends on the input data"):
+        compile_batch(branchy)(np.array([1.0, 2.0, -3.0]))
+
+    def reads_data(x: Value) -> Value:
+        return x * x.data  # a number taken from .data becomes a constant that differs per sample
+
+    with pytest.raises(DataDependentGraphError, match="constant"):
+        compile_batch(reads_data)(np.array([1.0, 2.0, 3.0]))
+
+
+def test_bad_inputs_get_clear_errors() -> None:
+    fn = compile_batch(lambda x, y: x * y)
+    with pytest.raises(ValueError, match="input 1 has 2 samples but input 0 has 3"):
+        fn(np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match=r"shape \(N,\) or \(N, k\)"):
+        fn(np.ones((2, 2, 2)), np.ones(2))
+    with pytest.raises(TypeError, match="array of numbers"):
+        fn(["a", "b"], np.ones(2))
+    with pytest.raises(ValueError, match="at least one sample"):
+        fn(np.ones(0), np.ones(0))
+    with pytest.raises(TypeError, match="must return a Value"):
+        compile_batch(lambda x: 3.0)(np.ones(2))
+    with pytest.raises(ValueError, match="reduction"):
+        fn.backward(np.ones(2), np.ones(2), reduction="max")
+    with pytest.raises(TypeError, match="expects a function"):
+        Compiled(3)  # type: ignore[arg-type]
+
+
+def test_parameters_are_read_at_every_call() -> None:
+    w = Value(1.0)
+    fn = compile_batch(lambda x: w * x)
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(fn(x), [1.0, 2.0])
+    w.data = 3.0
+    np.testing.assert_array_equal(fn(x), [3.0, 6.0])
+
+
+def test_trace_gives_one_sample_graph_for_drawing() -> None:
+    w = Value(0.5, "w")
+    fn = compile_batch(lambda x: (w * x).tanh())
+    x = np.array([1.0, 2.0])
+    graph = fn.trace(x, row=1)
+    assert graph.op == "tanh"
+    assert graph.data == pytest.approx(np.tanh(1.0))
+    assert fn.graph is None
+    fn(x)
+    assert fn.graph is not None and fn.graph.op == "tanh"
