@@ -188,6 +188,10 @@ class Module:
             if not attr.startswith("_"):
                 yield from _members(obj, attr)
 
+    def _prefixed_members(self, prefix: str) -> Iterator[tuple[str, Value | Module]]:
+        for name, obj in self._direct_members():
+            yield _join(prefix, name), obj
+
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Yield (name, module) for the direct child modules (``layers.0``, ...), in declaration order."""
         seen: set[int] = set()
@@ -225,12 +229,23 @@ class Module:
         Args:
             prefix: prepended to every name.
         """
-        seen: set[int] = set()
-        for path, module in self.named_modules(prefix):
-            for name, obj in module._direct_members():
-                if isinstance(obj, Value) and id(obj) not in seen:
-                    seen.add(id(obj))
-                    yield _join(path, name), obj
+        seen: set[int] = {id(self)}
+        # Depth first in attribute order, so a child's parameters come where
+        # the child was assigned, not after all of the parent's own.
+        stack = [self._prefixed_members(prefix)]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            path, obj = item
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, Value):
+                yield path, obj
+            else:
+                stack.append(obj._prefixed_members(path))
 
     def parameters(self) -> list[Value]:
         """Return the parameters in declaration order (for an MLP: layer, neuron, weights then bias)."""
