@@ -1,0 +1,391 @@
+"""Tests of grad mode, anomaly mode and scopes: nesting, exceptions, threads and asyncio tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from autograd import (
+    OPS,
+    AnomalyError,
+    Op,
+    Value,
+    apply,
+    current_scope,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    logsumexp,
+    maximum,
+    no_grad,
+    scope,
+)
+from autograd.ops import NUMPY_MATH
+
+# ----------------------------------------------------------------------------
+# no_grad / enable_grad
+# ----------------------------------------------------------------------------
+
+
+def test_no_grad_context_manager() -> None:
+    x = Value(2.0, "x")
+    assert is_grad_enabled()
+    with no_grad():
+        assert not is_grad_enabled()
+        y = x * 3.0
+        z = y.tanh()
+    assert is_grad_enabled()
+    assert y.data == 6.0 and y.parents == () and y.op == "" and y.local_grads == ()
+    assert z.parents == () and z.data == math.tanh(6.0)
+    w = x * 3.0
+    assert w.parents[0] is x
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+def test_no_grad_records_nothing_for_every_op(op: Op) -> None:
+    xs = [0.7, 1.3, 2.1] if op.arity is None else [0.7, -1.5, 2.1][: op.arity]
+    with no_grad():
+        node = apply(op, *[Value(x) for x in xs])
+    assert node.parents == () and node.local_grads == ()
+    assert node.data == pytest.approx(float(op.forward(NUMPY_MATH, *xs)), rel=1e-14)
+
+
+def test_no_grad_decorator() -> None:
+    seen = []
+
+    @no_grad()
+    def square(v: Value) -> Value:
+        """Square v."""
+        seen.append(is_grad_enabled())
+        return v * v
+
+    y = square(Value(3.0))
+    assert y.data == 9.0 and y.parents == ()
+    assert seen == [False]
+    assert is_grad_enabled()
+    assert square.__name__ == "square" and square.__doc__ == "Square v."
+
+
+def test_enable_grad_inside_no_grad() -> None:
+    x = Value(2.0)
+    with no_grad():
+        with enable_grad():
+            assert is_grad_enabled()
+            y = x * x
+        assert not is_grad_enabled()
+        z = x * x
+    assert y.parents == (x, x)
+    assert z.parents == ()
+
+
+def test_enable_grad_decorator_inside_no_grad() -> None:
+    @enable_grad()
+    def square(v: Value) -> Value:
+        return v * v
+
+    x = Value(2.0)
+    with no_grad():
+        y = square(x)
+        assert not is_grad_enabled()
+    y.backward()
+    assert x.grad == 4.0
+
+
+def test_nesting_restores_each_level() -> None:
+    with no_grad():
+        with no_grad():
+            assert not is_grad_enabled()
+        assert not is_grad_enabled()
+        with enable_grad():
+            with no_grad():
+                assert not is_grad_enabled()
+            assert is_grad_enabled()
+        assert not is_grad_enabled()
+    assert is_grad_enabled()
+
+
+def test_one_switch_object_can_be_reused_and_nested() -> None:
+    switch = no_grad()
+    with switch:
+        with switch:
+            assert not is_grad_enabled()
+        assert not is_grad_enabled()
+    assert is_grad_enabled()
+    with switch:
+        assert not is_grad_enabled()
+    assert is_grad_enabled()
+
+
+def test_exceptions_restore_the_mode() -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with no_grad():
+            raise RuntimeError("boom")
+    assert is_grad_enabled()
+
+    @no_grad()
+    def fails() -> None:
+        raise KeyError("inner")
+
+    with pytest.raises(KeyError):
+        fails()
+    assert is_grad_enabled()
+
+    with no_grad():
+        with pytest.raises(ValueError):
+            with enable_grad():
+                raise ValueError
+        assert not is_grad_enabled()
+    assert is_grad_enabled()
+
+
+# ----------------------------------------------------------------------------
+# Threads and asyncio tasks: each has its own mode
+# ----------------------------------------------------------------------------
+
+
+def _run_threads(*targets: Callable[[], None]) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as e:  # reported in the main thread
+                errors.append(e)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    if errors:
+        raise errors[0]
+
+
+def test_no_grad_in_one_thread_does_not_affect_another() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+    seen: dict[str, Any] = {}
+    x = Value(2.0, "x")
+
+    def quiet() -> None:
+        with no_grad():
+            barrier.wait()  # both threads are now running; this one is inside no_grad
+            seen["quiet enabled"] = is_grad_enabled()
+            seen["quiet node"] = x * x
+            barrier.wait()
+        seen["quiet after"] = is_grad_enabled()
+
+    def recording() -> None:
+        barrier.wait()
+        seen["recording enabled"] = is_grad_enabled()
+        seen["recording node"] = x * x
+        barrier.wait()
+
+    _run_threads(quiet, recording)
+    assert seen["quiet enabled"] is False and seen["quiet node"].parents == ()
+    assert seen["recording enabled"] is True and seen["recording node"].parents == (x, x)
+    assert seen["quiet after"] is True
+    assert is_grad_enabled()
+
+
+def test_one_switch_object_shared_by_two_threads() -> None:
+    """Exits interleave: A enters, B enters, A exits (B must stay in no_grad), B exits."""
+    switch = no_grad()
+    step = threading.Barrier(2, timeout=10)
+    seen: dict[str, bool] = {}
+
+    def a() -> None:
+        switch.__enter__()
+        step.wait()  # 1: both inside
+        switch.__exit__(None, None, None)
+        seen["a after exit"] = is_grad_enabled()
+        step.wait()  # 2: A has left
+
+    def b() -> None:
+        switch.__enter__()
+        step.wait()  # 1
+        step.wait()  # 2
+        seen["b still inside"] = not is_grad_enabled()
+        switch.__exit__(None, None, None)
+        seen["b after exit"] = is_grad_enabled()
+
+    _run_threads(a, b)
+    assert seen == {"a after exit": True, "b still inside": True, "b after exit": True}
+
+
+def test_no_grad_in_one_asyncio_task_does_not_affect_another() -> None:
+    x = Value(3.0)
+    seen: dict[str, Any] = {}
+
+    async def quiet(inside: asyncio.Event, done: asyncio.Event) -> None:
+        with no_grad():
+            inside.set()
+            await done.wait()  # the other task runs while this one is inside no_grad
+            seen["quiet still off"] = not is_grad_enabled()
+            seen["quiet node"] = x * x
+
+    async def recording(inside: asyncio.Event, done: asyncio.Event) -> None:
+        await inside.wait()
+        seen["recording enabled"] = is_grad_enabled()
+        seen["recording node"] = x * x
+        done.set()
+
+    async def main() -> None:
+        inside, done = asyncio.Event(), asyncio.Event()
+        await asyncio.gather(quiet(inside, done), recording(inside, done))
+
+    asyncio.run(main())
+    assert seen["quiet still off"] is True and seen["quiet node"].parents == ()
+    assert seen["recording enabled"] is True and seen["recording node"].parents == (x, x)
+    assert is_grad_enabled()
+
+
+# ----------------------------------------------------------------------------
+# detect_anomaly
+# ----------------------------------------------------------------------------
+
+
+def test_anomaly_is_off_by_default() -> None:
+    y = Value(0.0).log()
+    assert y.data == -math.inf
+
+
+def test_anomaly_raises_at_the_first_non_finite_op() -> None:
+    x = Value(0.0, "x")
+    y = Value(2.0, "y")
+    made = []
+    with detect_anomaly():
+        made.append(x * y)  # finite: fine
+        with pytest.raises(AnomalyError) as info:
+            made.append(y / x)  # inf: the first anomaly
+            made.append(made[-1] - made[-1])  # would be nan; never reached
+    message = str(info.value)
+    assert "op 'div'" in message
+    assert "y=2.0" in message and "x=0.0" in message
+    assert "inf" in message
+    assert len(made) == 1
+    assert isinstance(info.value, FloatingPointError)
+
+
+def test_anomaly_in_a_local_derivative() -> None:
+    x = Value(0.0, "x")
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"op 'sqrt' has local derivative inf for input 0.*x=0\.0"):
+        x.sqrt()  # sqrt(0) = 0 is finite, its derivative is not
+
+
+def test_anomaly_names_unlabelled_inputs_by_op_or_role() -> None:
+    x = Value(-1.0, "x")
+    with detect_anomaly():
+        t = x * 2.0  # unlabelled: shown as <mul>
+        with pytest.raises(AnomalyError, match=r"op 'log' produced nan from inputs \(<mul>=-2\.0\)"):
+            t.log()
+        with pytest.raises(AnomalyError, match=r"<constant>=0\.0"):
+            _ = x / 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("mul", lambda: Value(1e308, "a") * 10.0),  # operator fast path
+        ("log", lambda: Value(-1.0, "a").log()),  # method fast path
+        ("logsumexp", lambda: logsumexp([Value(math.inf, "a"), 1.0])),  # n-ary apply
+        ("maximum", lambda: maximum(Value(math.nan, "a"), 1.0)),  # apply
+        ("pow", lambda: Value(-8.0, "a") ** (1 / 3)),  # complex in Python: nan
+        ("exp", lambda: Value(1000.0, "a").exp()),  # OverflowError in math: numpy fallback
+    ],
+)
+def test_anomaly_on_every_path(name: str, make: Callable[[], Value]) -> None:
+    make()  # no error outside anomaly mode
+    with detect_anomaly(), pytest.raises(AnomalyError, match=rf"op '{name}'.*a="):
+        make()
+
+
+def test_anomaly_under_no_grad_still_checks_the_forward() -> None:
+    with no_grad(), detect_anomaly(), pytest.raises(AnomalyError, match="op 'div'"):
+        Value(1.0) / 0.0
+    with no_grad(), detect_anomaly():
+        assert Value(0.0).sqrt().data == 0.0  # its derivative is not computed, so not checked
+
+
+def test_anomaly_decorator_and_restore() -> None:
+    @detect_anomaly()
+    def bad() -> Value:
+        return Value(0.0).log()
+
+    with pytest.raises(AnomalyError):
+        bad()
+    assert Value(0.0).log().data == -math.inf  # off again after the exception
+    with detect_anomaly():
+        with no_grad():
+            pass
+        with pytest.raises(AnomalyError):
+            Value(0.0).log()
+
+
+# ----------------------------------------------------------------------------
+# scope
+# ----------------------------------------------------------------------------
+
+
+def test_scope_nesting_paths() -> None:
+    assert current_scope() is None
+    outside = Value(1.0)
+    with scope("layers") as path:
+        assert path == "layers" and current_scope() == "layers"
+        with scope("0") as inner:
+            assert inner == "layers.0"
+            x = Value(2.0)
+            y = x * outside
+        z = y + 1.0
+    assert current_scope() is None
+    assert outside.scope is None
+    assert x.scope == "layers.0" and y.scope == "layers.0"
+    assert z.scope == "layers"
+    assert z.parents[1].scope == "layers"  # the constant leaf made for 1.0
+
+
+def test_scope_restores_on_exceptions_and_combines_with_no_grad() -> None:
+    with pytest.raises(RuntimeError):
+        with scope("a"):
+            raise RuntimeError
+    assert current_scope() is None
+    with scope("a"):
+        with no_grad():
+            assert current_scope() == "a"
+            with scope("b"):
+                assert current_scope() == "a.b" and not is_grad_enabled()
+            assert current_scope() == "a"
+        assert is_grad_enabled() and current_scope() == "a"
+    assert current_scope() is None
+
+
+@pytest.mark.parametrize("bad", ["", 3, None])
+def test_scope_rejects_bad_names(bad: Any) -> None:
+    with pytest.raises(TypeError, match="non-empty str"):
+        with scope(bad):
+            pass
+
+
+def test_scopes_are_per_thread() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+    seen: dict[str, str | None] = {}
+
+    def one(name: str) -> Callable[[], None]:
+        def run() -> None:
+            with scope(name):
+                barrier.wait()
+                seen[name] = Value(1.0).scope
+                barrier.wait()
+
+        return run
+
+    _run_threads(one("left"), one("right"))
+    assert seen == {"left": "left", "right": "right"}
