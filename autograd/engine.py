@@ -131,13 +131,17 @@ def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Val
     )
 
 
-def _ieee(op: Op, xs: Sequence[float], args: Sequence[Value], enabled: bool) -> tuple[float, tuple[float, ...]]:
-    """Recompute an op with numpy float64 scalars, which give inf/nan where math raises."""
+def _ieee_forward(op: Op, xs: Sequence[float]) -> float:
+    """Recompute a forward with numpy float64 scalars, which give inf/nan where math raises."""
+    with np.errstate(all="ignore"):
+        return float(op.forward(NUMPY_MATH, *(np.float64(x) for x in xs)))
+
+
+def _ieee_grads(op: Op, out: float, xs: Sequence[float], args: Sequence[Value]) -> tuple[float, ...]:
+    """Recompute local derivatives with numpy float64 scalars (the forward value is kept)."""
     with np.errstate(all="ignore"):
         ys = [np.float64(x) for x in xs]
-        out = op.forward(NUMPY_MATH, *ys)
-        grads = _local_grads(op, NUMPY_MATH, out, ys, args) if enabled else _EMPTY
-        return float(out), tuple(float(g) for g in grads)
+        return tuple(float(g) for g in _local_grads(op, NUMPY_MATH, np.float64(out), ys, args))
 
 
 def _raise_anomaly(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
@@ -166,9 +170,14 @@ def apply(op: Op, *operands: Operand) -> Value:
     xs = [a.data for a in args]
     try:
         out = op.forward(FLOAT_MATH, *xs)
-        grads = _local_grads(op, FLOAT_MATH, out, xs, args) if enabled else _EMPTY
     except FLOAT_ERRORS:
-        out, grads = _ieee(op, xs, args, enabled)
+        out = _ieee_forward(op, xs)
+    grads: tuple[float, ...] = _EMPTY
+    if enabled:
+        try:
+            grads = _local_grads(op, FLOAT_MATH, out, xs, args)
+        except FLOAT_ERRORS:
+            grads = _ieee_grads(op, out, xs, args)
     if anomaly and (not math.isfinite(out) or not all(map(math.isfinite, grads))):
         _raise_anomaly(op, args, out, grads)
     v = _leaf(out, scope)
@@ -199,15 +208,16 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         ga = gb = 0.0
         try:
             out = forward(M, x, y)
-            if enabled:
+        except FLOAT_ERRORS:
+            out = _ieee_forward(op, (x, y))
+        if enabled:
+            try:
                 if a.role is not CONSTANT:
                     ga = d0(M, out, x, y)
                 if b.role is not CONSTANT:
                     gb = d1(M, out, x, y)
-        except FLOAT_ERRORS:
-            out, grads = _ieee(op, (x, y), (a, b), enabled)
-            if enabled:
-                ga, gb = grads
+            except FLOAT_ERRORS:
+                ga, gb = _ieee_grads(op, out, (x, y), (a, b))
         if anomaly and (not math.isfinite(out) or not (math.isfinite(ga) and math.isfinite(gb))):
             _raise_anomaly(op, (a, b), out, (ga, gb) if enabled else ())
         v = _new_object(Value)
@@ -248,12 +258,13 @@ def _unary(op: Op) -> Callable[[Value], Value]:
         ga = 0.0
         try:
             out = forward(M, x)
-            if enabled and self.role is not CONSTANT:
-                ga = d0(M, out, x)
         except FLOAT_ERRORS:
-            out, grads = _ieee(op, (x,), (self,), enabled)
-            if enabled:
-                (ga,) = grads
+            out = _ieee_forward(op, (x,))
+        if enabled and self.role is not CONSTANT:
+            try:
+                ga = d0(M, out, x)
+            except FLOAT_ERRORS:
+                (ga,) = _ieee_grads(op, out, (x,), (self,))
         if anomaly and not (math.isfinite(out) and math.isfinite(ga)):
             _raise_anomaly(op, (self,), out, (ga,) if enabled else ())
         v = _new_object(Value)

@@ -148,7 +148,16 @@ def _np_softplus(x: Any) -> Any:
 
 
 def _np_pow(a: Any, b: Any) -> Any:
-    return np.power(np.asarray(a, dtype=np.float64), b)
+    a = np.asarray(a, dtype=np.float64)
+    r = np.power(a, b)
+    neg_inf = np.isneginf(a)
+    if np.any(neg_inf):
+        # NOTE: numpy's float64 *scalar* power gives nan for a base of -inf;
+        # IEEE-754 (C's pow, numpy's array loop) gives inf**b with the sign of
+        # an odd integer exponent.
+        odd = np.mod(b, 2) == 1
+        r = np.where(neg_inf, np.power(np.inf, b) * np.where(odd, -1.0, 1.0), r)
+    return r
 
 
 class NumpyMath:
@@ -287,6 +296,13 @@ def _dot_grads(M: Any, out: Any, *xs: Any) -> list[Any]:
     return [*xs[n : 2 * n], *xs[:n]] + ([1.0] if len(xs) % 2 else [])
 
 
+def _pow_dbase(M: Any, out: Any, a: Any, b: Any) -> Any:
+    # d(a^b)/da = b a^(b-1); PyTorch sets it to 0 where b == 0 (else 0 * inf = nan at a == 0).
+    # Only the point a == b == 0 takes the constant, so d2/dadb stays right elsewhere.
+    d = b * M.pow(a, b - 1.0)
+    return M.where(M.eq(b, 0.0), M.where(M.eq(a, 0.0), 0.0, d), d)
+
+
 def _pow_dexp(M: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a^b)/db = a^b log(a); PyTorch sets it to 0 where a == 0 and b >= 0.
     return M.where(M.eq(a, 0.0), M.where(M.ge(b, 0.0), 0.0, out * M.log(a)), out * M.log(a))
@@ -307,7 +323,7 @@ OPS: tuple[Op, ...] = (
     Op(
         "pow", "**", 2,
         lambda M, a, b: M.pow(a, b),
-        (lambda M, o, a, b: M.where(M.eq(b, 0.0), 0.0, b * M.pow(a, b - 1.0)), _pow_dexp),
+        (_pow_dbase, _pow_dexp),
         (POSITIVE, ANY),
         kinks=(((0.0, 0.0), (0.0, 0.0)),),
         convention="nan for a negative base and a fractional exponent; d/da is 0 where b == 0; "
