@@ -1,0 +1,161 @@
+"""Tests for nn.data: the toy data sets' geometry, labels, seeding and noise, and train_test_split."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nn.data import make_blobs, make_circles, make_moons, make_spirals, train_test_split
+
+
+def check_shapes(X: np.ndarray, y: np.ndarray, n: int, classes: int) -> None:
+    assert X.shape == (n, 2) and X.dtype == np.float64
+    assert y.shape == (n,) and y.dtype == np.intp
+    assert set(y.tolist()) == set(range(classes))
+
+
+def test_moons_geometry_without_noise() -> None:
+    X, y = make_moons(101, seed=0)
+    check_shapes(X, y, 101, 2)
+    assert np.bincount(y).tolist() == [50, 51]  # n // 2 on the outer moon, as scikit-learn
+    upper, lower = X[y == 0], X[y == 1]
+    np.testing.assert_allclose(np.hypot(upper[:, 0], upper[:, 1]), 1.0, rtol=1e-14)
+    assert (upper[:, 1] >= 0).all()
+    np.testing.assert_allclose(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1.0, rtol=1e-14)
+    assert (lower[:, 1] <= 0.5 + 1e-15).all()
+    # Unshuffled, the points run along each moon from angle 0 to pi, ends included.
+    X, y = make_moons(6, shuffle=False)
+    np.testing.assert_allclose(X, [[1, 0], [0, 1], [-1, 0], [0, 0.5], [1, -0.5], [2, 0.5]], atol=1e-15)
+    assert y.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_circles_geometry() -> None:
+    X, y = make_circles(40, factor=0.3, seed=0)
+    check_shapes(X, y, 40, 2)
+    radius = np.hypot(X[:, 0], X[:, 1])
+    np.testing.assert_allclose(radius[y == 0], 1.0, rtol=1e-14)
+    np.testing.assert_allclose(radius[y == 1], 0.3, rtol=1e-14)
+    X, _ = make_circles(8, shuffle=False)
+    np.testing.assert_allclose(X[:4], [[1, 0], [0, 1], [-1, 0], [0, -1]], atol=1e-15)  # endpoint excluded
+
+
+def test_spirals_geometry() -> None:
+    X, y = make_spirals(90, n_classes=3, turns=1.5, seed=0)
+    check_shapes(X, y, 90, 3)
+    assert np.bincount(y).tolist() == [30, 30, 30]
+    X, y = make_spirals(6, n_classes=2, turns=1.0, shuffle=False)
+    u = np.linspace(0, 1, 3)
+    r = 0.1 + 0.9 * u
+    for j in (0, 1):
+        theta = 2 * np.pi * (u + j / 2)
+        np.testing.assert_allclose(X[y == j], np.column_stack([r * np.cos(theta), r * np.sin(theta)]), atol=1e-15)
+    assert np.bincount(make_spirals(7, n_classes=3, seed=0)[1]).tolist() == [3, 2, 2]
+
+
+def test_blobs_centres_counts_and_spread() -> None:
+    centres = [[-5.0, 0.0], [5.0, 5.0]]
+    X, y = make_blobs(4001, centers=centres, cluster_std=0.5, seed=0)
+    check_shapes(X, y, 4001, 2)
+    assert np.bincount(y).tolist() == [2001, 2000]
+    for k, centre in enumerate(centres):
+        pts = X[y == k]
+        np.testing.assert_allclose(pts.mean(axis=0), centre, atol=0.05)
+        np.testing.assert_allclose(pts.std(axis=0), 0.5, rtol=0.05)
+    X, y = make_blobs(30, centers=4, center_box=(0.0, 1.0), cluster_std=0.0, seed=1)
+    check_shapes(X, y, 30, 4)
+    assert ((X >= 0) & (X <= 1)).all()
+    for k in range(4):
+        assert len({tuple(p) for p in X[y == k]}) == 1  # std 0: every point on its centre
+
+
+def test_noise_is_gaussian_with_the_given_std() -> None:
+    clean, _ = make_moons(20_000, shuffle=False)
+    noisy, _ = make_moons(20_000, noise=0.2, shuffle=False, seed=0)
+    residual = noisy - clean
+    assert residual.std() == pytest.approx(0.2, rel=0.02)
+    assert abs(residual.mean()) < 0.005
+    assert np.mean(np.abs(residual) < 0.2) == pytest.approx(0.6827, abs=0.01)
+
+
+@pytest.mark.parametrize("make", [make_moons, make_circles, make_spirals, make_blobs])
+def test_seeding(make: Any) -> None:
+    kwargs = {} if make is make_blobs else {"noise": 0.1}
+    X1, y1 = make(50, seed=3, **kwargs)
+    X2, y2 = make(50, seed=3, **kwargs)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+    X3, _ = make(50, seed=4, **kwargs)
+    assert not np.array_equal(X1, X3)
+    X4, _ = make(50, seed=np.random.default_rng(3), **kwargs)
+    assert np.array_equal(X1, X4)
+    X5, _ = make(50, seed=random.Random(3), **kwargs)
+    assert np.array_equal(X5, make(50, seed=random.Random(3), **kwargs)[0])
+    # The global generators are left alone.
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    make(50, **kwargs)
+    assert random.getstate() == py_state
+    after = np.random.get_state()
+    assert np_state[0] == after[0] and np.array_equal(np_state[1], after[1])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: make_moons(1), ValueError, "n_samples must be >= 2, got 1"),
+        (lambda: make_moons(10.0), TypeError, "n_samples must be an int"),
+        (lambda: make_moons(True), TypeError, "n_samples must be an int"),
+        (lambda: make_moons(10, noise=-0.1), ValueError, "noise must be a finite number >= 0"),
+        (lambda: make_circles(10, noise=math.nan), ValueError, "noise must be a finite number >= 0"),
+        (lambda: make_circles(10, noise="0.1"), TypeError, "noise must be a real number"),
+        (lambda: make_circles(10, factor=1.0), ValueError, r"factor must be in \[0, 1\)"),
+        (lambda: make_spirals(10, n_classes=1), ValueError, "n_classes must be >= 2"),
+        (lambda: make_spirals(2, n_classes=3), ValueError, "n_samples must be >= 3"),
+        (lambda: make_spirals(10, turns=0), ValueError, "turns must be > 0"),
+        (lambda: make_blobs(2, centers=3), ValueError, "n_samples must be >= 3"),
+        (lambda: make_blobs(10, centers=[1.0, 2.0]), ValueError, r"\(k, 2\) array, got shape \(2,\)"),
+        (lambda: make_blobs(10, cluster_std=-1), ValueError, "cluster_std must be a finite number >= 0"),
+        (lambda: make_blobs(10, center_box=(1.0, 1.0)), ValueError, "center_box"),
+        (lambda: make_moons(10, seed="a"), TypeError, "seed must be an int, a numpy Generator"),
+        (lambda: make_moons(10, seed=-1), ValueError, "seed must be >= 0"),
+    ],
+)
+def test_errors(call: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_train_test_split() -> None:
+    X = np.arange(20.0).reshape(10, 2)
+    y = np.arange(10)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.25, seed=0)
+    assert len(X_test) == len(y_test) == 3  # ceil(2.5), as scikit-learn
+    assert len(X_train) == len(y_train) == 7
+    assert sorted(np.concatenate([y_train, y_test]).tolist()) == list(range(10))
+    np.testing.assert_array_equal(X_train[:, 0], 2 * y_train)  # rows keep their labels
+    np.testing.assert_array_equal(X_test[:, 0], 2 * y_test)
+    again = train_test_split(X, y, test_fraction=0.25, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (X_train, X_test, y_train, y_test)))
+    _, X_last, _, y_last = train_test_split(X.tolist(), y.tolist(), test_fraction=0.2, shuffle=False)
+    assert y_last.tolist() == [8, 9] and X_last.tolist() == [[16.0, 17.0], [18.0, 19.0]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"y": np.arange(9)}, ValueError, "X has 10 rows but y has 9"),
+        ({"test_fraction": 0.0}, ValueError, r"test_fraction must be in \(0, 1\)"),
+        ({"test_fraction": 1.0}, ValueError, r"test_fraction must be in \(0, 1\)"),
+        ({"test_fraction": 0.95}, ValueError, "leaves no training samples"),
+        ({"test_fraction": "0.5"}, TypeError, "test_fraction must be a number"),
+        ({"X": 3.0}, ValueError, "one row per sample"),
+    ],
+)
+def test_train_test_split_errors(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    args = {"X": np.zeros((10, 2)), "y": np.arange(10), **kwargs}
+    X, y = args.pop("X"), args.pop("y")
+    with pytest.raises(error, match=match):
+        train_test_split(X, y, **args)
