@@ -46,6 +46,9 @@ FLOAT_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
 
 
 def _float_pow(a: float, b: float) -> float:
+    if b == 0.5:
+        # NumPy and PyTorch compute x ** 0.5 as sqrt(x): (-0.0) ** 0.5 is -0.0 there.
+        return math.sqrt(a)
     r = a**b
     # NOTE: Python gives a complex number for a negative base and a fractional
     # exponent; IEEE-754 (and NumPy) give nan.
