@@ -419,7 +419,8 @@ def fit(
                     schedule.step()
                 step += 1
                 bar.update(step, epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
-            history.loss.append(total_loss / n)
+            # Full batch: the loss itself (L * n / n can be off by an ulp).
+            history.loss.append(value.data if len(batches) == 1 else total_loss / n)
             history.accuracy.append(correct / n if scorer.active else math.nan)
             history.lr.append(lr)
     finally:
