@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,28 +89,40 @@ def is_grad_enabled() -> bool:
     return MODE.get().grad_enabled
 
 
-@contextmanager
-def scope(name: str) -> Iterator[str]:
+_PATHS: dict[tuple[str | None, str], str] = {}  # (outer path, name) -> path: one string per module path
+
+
+class scope:
     """Tag every node made inside with a module path (``"layers.0.neurons.3"``).
 
     Scopes nest with dots. ``nn`` uses this so ``viz`` can draw modules as
-    clusters; autograd itself never reads it.
+    clusters; autograd itself never reads it. ``with scope(name) as path:``
+    gives the full dotted path now in force.
 
     Args:
-        name: this level's name; it must not be empty.
-
-    Yields:
-        The full dotted path now in force.
+        name: this level's name; it must be a non-empty str.
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"scope() expects a non-empty str, got {name!r}")
-    mode = MODE.get()
-    path = f"{mode.scope}.{name}" if mode.scope else name
-    token = MODE.set(mode._replace(scope=path))
-    try:
-        yield path
-    finally:
-        MODE.reset(token)
+
+    __slots__ = ("_name", "_token")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"scope() expects a non-empty str, got {name!r}")
+        self._name = name
+
+    def __enter__(self) -> str:
+        grad_enabled, anomaly, outer = MODE.get()
+        key = (outer, self._name)
+        path = _PATHS.get(key)
+        if path is None:
+            if len(_PATHS) > 100_000:  # bounded: paths are few in practice
+                _PATHS.clear()
+            path = _PATHS[key] = f"{outer}.{self._name}" if outer else self._name
+        self._token = MODE.set(Mode(grad_enabled, anomaly, path))
+        return path
+
+    def __exit__(self, *exc: object) -> None:
+        MODE.reset(self._token)
 
 
 def current_scope() -> str | None:
