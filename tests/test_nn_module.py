@@ -221,8 +221,14 @@ def test_inputs_may_be_values_and_receive_gradients() -> None:
     assert first == second and all(v.role == autograd.CONSTANT for v in first)
 
 
-def test_gradients_match_torch_float64() -> None:
-    torch = pytest.importorskip("torch")
+@pytest.fixture
+def torch() -> Any:
+    """PyTorch, the oracle; the test using it skips when it is not installed."""
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.torch
+def test_gradients_match_torch_float64(torch: Any) -> None:
     model = nn.MLP(3, [4, 4, 2], activation="tanh", seed=3)
     set_weights(model, seed=4)
     x = [0.5, -0.25, 1.5]
