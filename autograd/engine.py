@@ -124,7 +124,9 @@ def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Val
     """Local derivatives of ``op`` at ``xs`` (0.0 for constant inputs, never computed)."""
     if op.arity is None:
         grads = op.grads(M, out, *xs)  # type: ignore[operator]
-        return tuple(0.0 if a.role is CONSTANT else g for a, g in zip(args, grads))
+        if CONSTANT in [a.role for a in args]:
+            return tuple(0.0 if a.role is CONSTANT else g for a, g in zip(args, grads))
+        return tuple(grads)
     return tuple(
         0.0 if a.role is CONSTANT else rule(M, out, *xs)
         for a, rule in zip(args, op.grads)  # type: ignore[arg-type]
@@ -165,7 +167,7 @@ def apply(op: Op, *operands: Operand) -> Value:
     """
     if op.arity is not None and len(operands) != op.arity:
         raise TypeError(f"op '{op.name}' takes {op.arity} inputs, got {len(operands)}")
-    args = tuple(_as_value(x, op) for x in operands)
+    args = [x if type(x) is Value else _as_value(x, op) for x in operands]
     enabled, anomaly, scope = MODE.get()
     xs = [a.data for a in args]
     try:
@@ -181,10 +183,10 @@ def apply(op: Op, *operands: Operand) -> Value:
     if anomaly and (not math.isfinite(out) or not all(map(math.isfinite, grads))):
         _raise_anomaly(op, args, out, grads)
     v = _leaf(out, scope)
-    if all(a.role is CONSTANT for a in args):
+    if [a.role for a in args].count(CONSTANT) == len(args):
         v.role = CONSTANT  # nothing to differentiate: a constant, like its inputs
     elif enabled:
-        _set_edges(v, op, args, grads)
+        _set_edges(v, op, tuple(args), grads)
     return v
 
 
