@@ -269,7 +269,8 @@ def test_backward_seed_scales_every_grad(expr: Expression) -> None:
     for n in nodes:
         n.grad = 0.0
     out.backward(gradient=2.5)
-    assert [n.grad for n in nodes] == pytest.approx([2.5 * g for g in unit], rel=1e-13, abs=1e-300)
+    # Not exact: rounding differs, and where paths cancel (x/x) the result is rounding noise ~1e-16.
+    assert [n.grad for n in nodes] == pytest.approx([2.5 * g for g in unit], rel=1e-13, abs=1e-12)
 
 
 def test_backward_gradient_argument() -> None:
