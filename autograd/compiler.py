@@ -117,8 +117,8 @@ class _Program:
     leaves: list[Value]
     leaf_rows: _Rows
     groups: list[_Group]
-    out: Slot
-    graph: Value
+    outs: list[Slot]  # one per Value fn returns
+    graph: list[Value]
 
 
 def _signature(order: Sequence[Value], slots: dict[Value, Slot]) -> tuple[Any, ...]:
@@ -155,6 +155,7 @@ class Compiled:
         self.fn = fn
         self.probes = probes
         self._programs: dict[tuple[Any, ...], _Program] = {}
+        self._scalar = True  # fn returns one Value (else a list), known after the first trace
         try:
             self._names = [p.name for p in inspect.signature(fn).parameters.values()]
         except (TypeError, ValueError):
@@ -202,28 +203,31 @@ class Compiled:
                 leaves.extend((v, i, j) for j, v in enumerate(vs))
         return args, leaves
 
-    def trace(self, *arrays: Any, row: int = 0) -> Value:
+    def _call(self, args: list[Any]) -> list[Value]:
+        with enable_grad():
+            out = self.fn(*args)
+        outs = [out] if isinstance(out, Value) else list(out) if isinstance(out, (list, tuple)) else None
+        if not outs or not all(isinstance(v, Value) for v in outs):
+            raise TypeError(f"a compiled function must return a Value or a list of Values, got {out!r:.80}")
+        self._scalar = isinstance(out, Value)
+        return outs
+
+    def trace(self, *arrays: Any, row: int = 0) -> Value | list[Value]:
         """Run fn on one sample with the scalar engine and return its graph (for viz.draw)."""
         arrs = self._arrays(arrays)
         args, _ = self._placeholders(arrs, row)
-        with enable_grad():
-            out = self.fn(*args)
-        if not isinstance(out, Value):
-            raise TypeError(f"a compiled function must return a Value, got {type(out).__name__}")
-        return out
+        outs = self._call(args)
+        return outs[0] if self._scalar else outs
 
     # -- tracing and grouping -----------------------------------------------
 
     def _trace_slots(
         self, arrays: list[np.ndarray], row: int
-    ) -> tuple[Value, list[Value], dict[Value, Slot], list[tuple[Value, int, int | None]]]:
+    ) -> tuple[list[Value], list[Value], dict[Value, Slot], list[tuple[Value, int, int | None]]]:
         """Trace one sample; slots here are provisional, for comparing traces."""
         args, placeholders = self._placeholders(arrays, row)
-        with enable_grad():
-            out = self.fn(*args)
-        if not isinstance(out, Value):
-            raise TypeError(f"a compiled function must return a Value, got {type(out).__name__}")
-        order = topological_order(out)
+        outs = self._call(args)
+        order = topological_order(outs)
         slots: dict[Value, Slot] = {}
         n_shared = n_sample = 0
         for v, _, _ in placeholders:
@@ -238,18 +242,18 @@ class Compiled:
             else:
                 slots[node] = (SAMPLE, n_sample)
                 n_sample += 1
-        return out, order, slots, placeholders
+        return outs, order, slots, placeholders
 
     def _compile(self, arrays: list[np.ndarray]) -> _Program:
         n = arrays[0].shape[0]
         rows = sorted({0, n - 1, *(int(r) for r in np.linspace(0, n - 1, self.probes))})[: max(self.probes, 1)]
-        out, order, slots, placeholders = self._trace_slots(arrays, rows[0])
-        signature = _signature(order, slots)
+        outs, order, slots, placeholders = self._trace_slots(arrays, rows[0])
+        signature = (_signature(order, slots), tuple(slots[v] for v in outs))
         for row in rows[1:]:
-            _, other_order, other_slots, _ = self._trace_slots(arrays, row)
-            other = _signature(other_order, other_slots)
+            other_outs, other_order, other_slots, _ = self._trace_slots(arrays, row)
+            other = (_signature(other_order, other_slots), tuple(other_slots[v] for v in other_outs))
             if other != signature:
-                raise DataDependentGraphError(self._difference(signature, other, rows[0], row))
+                raise DataDependentGraphError(self._difference(signature[0], other[0], rows[0], row))
 
         # Group independent instructions: same table, depth, op and argument kinds.
         kind = {node: slots[node][0] for node in order}
@@ -269,7 +273,7 @@ class Compiled:
         # where its consumers first read it, then number the slots group by group.
         # Arguments are ranked position by position, so a layer's weights lie
         # column by column: W.T is one contiguous block.
-        rank: dict[Value, int] = {out: 0}
+        rank: dict[Value, int] = {v: i for i, v in enumerate(dict.fromkeys(outs))}
         for nodes in reversed(members):
             nodes.sort(key=lambda v: rank.get(v, len(rank)))
             for j in range(len(nodes[0].parents)):
@@ -300,7 +304,7 @@ class Compiled:
         groups = [_group(nodes, final) for nodes in members]
         input_slots = [(i, j, final[v][1]) for v, i, j in placeholders]
         return _Program(input_slots, counts[SAMPLE], shared_values, leaves, _Rows([final[v][1] for v in leaves]),
-                        groups, final[out], out)
+                        groups, [final[v] for v in outs], outs)
 
     @staticmethod
     def _difference(a: tuple[Any, ...], b: tuple[Any, ...], row_a: int, row_b: int) -> str:
@@ -359,12 +363,13 @@ class Compiled:
         return H, S
 
     def __call__(self, *arrays: Any) -> np.ndarray:
-        """Return fn's output for every sample, shape (N,)."""
+        """Return fn's output for every sample: shape (N,) for a Value, (N, k) for a list of k Values."""
         arrs = self._arrays(arrays)
         program = self._program(arrs)
         H, S = self._forward(program, arrs)
-        kind, idx = program.out
-        return np.array(S[idx]) if kind == SAMPLE else np.full(arrs[0].shape[0], H[idx, 0])
+        n = arrs[0].shape[0]
+        columns = [S[idx] if kind == SAMPLE else np.full(n, H[idx, 0]) for kind, idx in program.outs]
+        return np.array(columns[0]) if len(program.graph) == 1 and self._scalar else np.stack(columns, axis=1)
 
     def backward(self, *arrays: Any, reduction: str = "mean", gradient: float = 1.0) -> float:
         """Reduce fn's outputs over the batch to one loss; add d(loss)/d(leaf) into each shared leaf's ``.grad``.
@@ -381,11 +386,13 @@ class Compiled:
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         arrs = self._arrays(arrays)
         program = self._program(arrs)
+        if not self._scalar:
+            raise TypeError(f"backward() needs fn to return one Value (a loss); it returns {len(program.outs)}")
         n = arrs[0].shape[0]
         H, S = self._forward(program, arrs)
         grads = (np.zeros_like(H), np.zeros_like(S))
         tables = (H, S)
-        kind, idx = program.out
+        kind, idx = program.outs[0]
         scale = gradient / n if reduction == "mean" else float(gradient)
         if kind == SAMPLE:
             loss = float(S[idx].sum())
@@ -426,10 +433,10 @@ class Compiled:
         return loss
 
     @property
-    def graph(self) -> Value | None:
+    def graph(self) -> Value | list[Value] | None:
         """The scalar graph of the first traced sample (None before the first call)."""
         for program in self._programs.values():
-            return program.graph
+            return program.graph[0] if self._scalar else program.graph
         return None
 
 

@@ -537,25 +537,37 @@ def _consumer_counts(root: Value) -> dict[Value, int]:
     return counts
 
 
-def topological_order(root: Value) -> list[Value]:
-    """Return every node that root depends on, root last, parents before consumers.
+def topological_order(root: Value | Sequence[Value]) -> list[Value]:
+    """Return every node that root depends on, parents before consumers, root last.
 
     Iterative (no recursion limit); constants included; deterministic for a
     given graph (it depends only on the order of each node's parents).
+
+    Args:
+        root: a Value, or a sequence of Values (the nodes of all of them, each once).
     """
-    if not isinstance(root, Value):
-        raise TypeError(f"topological_order() expects a Value, got {type(root).__name__}")
+    if isinstance(root, Value):
+        roots = [root]
+    elif isinstance(root, (list, tuple)) and all(isinstance(r, Value) for r in root):
+        roots = list(root)
+    else:
+        raise TypeError(f"topological_order() expects a Value or a sequence of Values, got {root!r:.80}")
+    roots = list(dict.fromkeys(roots))
     counts: dict[Value, int] = {}
-    stack = [root]
+    seen = set(roots)
+    stack = list(roots)
     while stack:
         for p in stack.pop().parents:
             if p in counts:
                 counts[p] += 1
             else:
                 counts[p] = 1
-                stack.append(p)
+                if p not in seen:
+                    seen.add(p)
+                    stack.append(p)
     order = []
-    stack = [root]
+    # Roots that another root consumes wait for their consumers like any node.
+    stack = [r for r in reversed(roots) if r not in counts]
     while stack:
         node = stack.pop()
         order.append(node)

@@ -177,7 +177,7 @@ def test_bad_inputs_get_clear_errors() -> None:
         fn(["a", "b"], np.ones(2))
     with pytest.raises(ValueError, match="at least one sample"):
         fn(np.ones(0), np.ones(0))
-    with pytest.raises(TypeError, match="must return a Value"):
+    with pytest.raises(TypeError, match="must return a Value or a list of Values"):
         compile_batch(lambda x: 3.0)(np.ones(2))
     with pytest.raises(ValueError, match="reduction"):
         fn.backward(np.ones(2), np.ones(2), reduction="max")
@@ -204,3 +204,21 @@ def test_trace_gives_one_sample_graph_for_drawing() -> None:
     assert fn.graph is None
     fn(x)
     assert fn.graph is not None and fn.graph.op == "tanh"
+
+
+def test_a_list_of_outputs_gives_one_column_each() -> None:
+    layers, _ = _mlp(4, [2, 4, 3])
+
+    def logits(x: list[Value]) -> list[Value]:
+        h = [dot(w, x, bias=b).tanh() for w, b in layers[0]]
+        return [dot(w, h, bias=b) for w, b in layers[1]]
+
+    X = np.random.default_rng(5).normal(size=(7, 2))
+    fn = compile_batch(logits)
+    out = fn(X)
+    assert out.shape == (7, 3)
+    expected = [[v.data for v in logits([Value(a) for a in row])] for row in X]
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-15)
+    with pytest.raises(TypeError, match="one Value"):
+        fn.backward(X)
+    assert isinstance(fn.graph, list) and len(fn.graph) == 3
