@@ -187,14 +187,19 @@ def spread(values: Sequence[float]) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
+def format_ratio(x: float) -> str:
+    """Format a ratio with 3 significant digits, without an exponent for large ones."""
+    return f"{x:.0f}x" if x >= 100 else f"{x:.3g}x"
+
+
 def ratio_text(values: Sequence[float], reference: Sequence[float], paired: Sequence[tuple[float, float]]) -> str:
     """'0.21x (0.20-0.23)': ratio of medians, with the range of the per-repeat ratios."""
     if not values or not reference:
         return "-"
-    text = f"{statistics.median(values) / statistics.median(reference):.3g}x"
+    text = format_ratio(statistics.median(values) / statistics.median(reference))
     ratios = [v / r for v, r in paired if r]
     if len(ratios) > 1:
-        text += f" ({min(ratios):.3g}-{max(ratios):.3g})"
+        text += f" ({format_ratio(min(ratios))[:-1]}-{format_ratio(max(ratios))})"
     return text
 
 
