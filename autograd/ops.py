@@ -318,7 +318,8 @@ OPS: tuple[Op, ...] = (
     Op(
         "div", "/", 2,
         lambda M, a, b: a / b,
-        (lambda M, o, a, b: 1.0 / b, lambda M, o, a, b: -a / (b * b)),
+        # d/db as -(a/b)/b, not -a/(b*b): b*b overflows for |b| > 1e154.
+        (lambda M, o, a, b: 1.0 / b, lambda M, o, a, b: -o / b),
         (ANY, NONZERO),
         convention="a/0 is +-inf (nan for 0/0), as IEEE-754",
     ),
@@ -389,12 +390,13 @@ OPS: tuple[Op, ...] = (
         "clamp", "clamp", 3, _clamp_forward,
         (
             lambda M, o, x, lo, hi: M.where(M.ge(x, lo), M.where(M.le(x, hi), 1.0, 0.0), 0.0),
-            lambda M, o, x, lo, hi: M.where(M.lt(x, lo), M.where(M.le(lo, hi), 1.0, 0.0), 0.0),
+            lambda M, o, x, lo, hi: M.where(M.lt(x, lo), M.where(M.lt(lo, hi), 1.0, 0.0), 0.0),
             lambda M, o, x, lo, hi: M.where(M.gt(M.maximum(x, lo), hi), 1.0, 0.0),
         ),
         (ANY, ((-3.0, -1.0),), ((1.0, 3.0),)), _clamp_smooth,
         (((1.0, 1.0, 2.0), (1.0, 0.0, 0.0)), ((2.0, 1.0, 2.0), (1.0, 0.0, 0.0))),
-        convention="x passes its gradient on the closed range [lo, hi] (PyTorch's convention)",
+        convention="x passes its gradient on the closed range [lo, hi]; lo gets it where x < lo < hi, "
+        "hi where max(x, lo) > hi (PyTorch's conventions)",
     ),
     Op(
         "sum", "sum", None, lambda M, *xs: M.sum(xs), lambda M, o, *xs: [1.0] * len(xs), (ANY,),
