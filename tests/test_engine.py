@@ -710,6 +710,24 @@ def test_topological_order(expr: Expression) -> None:
     assert [id(v) for v in topological_order(out)] == [id(v) for v in order]  # deterministic
 
 
+@given(expressions(max_ops=8), st.data())
+def test_topological_order_of_several_roots(expr: Expression, data: st.DataObject) -> None:
+    leaves = [Value(x, f"x{i}") for i, x in enumerate(expr.inputs)]
+    out = expr(*leaves)
+    other = autograd.sum(leaves) * 2.0  # a second graph sharing the leaves
+    inner = data.draw(st.sampled_from(topological_order(out)), label="inner root")
+    roots = data.draw(st.permutations([out, other, inner]), label="roots")
+    order = topological_order(roots)
+    position = {id(v): i for i, v in enumerate(order)}
+    assert len(position) == len(order)
+    expected = {**_reachable(out), **_reachable(other)}
+    assert position.keys() == expected.keys()
+    for v in order:
+        assert all(position[id(p)] < position[id(v)] for p in v.parents)
+    assert topological_order(tuple(roots)) == order  # a list or a tuple, the same walk
+    assert topological_order([out, out]) == topological_order(out)  # each node once
+
+
 def test_topological_order_includes_constants_and_rejects_non_values() -> None:
     x = Value(1.0, "x")
     y = x * 2.0
