@@ -30,8 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import assume
-from hypothesis import strategies as st
+try:
+    from hypothesis import assume
+    from hypothesis import strategies as st
+except ImportError as error:  # a test-time dependency, not a runtime one
+    raise ImportError("autograd.testing needs hypothesis: pip install 'chainrule[test]'") from error
 
 from autograd.engine import Value, apply
 from autograd.ops import FLOAT_ERRORS, FLOAT_MATH, OP, OPS, Interval, Op
