@@ -282,12 +282,11 @@ def _inside(x: float, intervals: tuple[Interval, ...]) -> bool:
 
 
 def _fits(row: Op, xs: Sequence[float], spread: Sequence[float]) -> bool:
-    """True when every point of the box xs +- spread lies in the domain and is smooth."""
-    if row.arity is None:
-        # n-ary rows have no kinks; the box is inside the domain if its ends are.
-        return all(
-            _inside(x - s, _intervals(row, 0)) and _inside(x + s, _intervals(row, 0)) for x, s in zip(xs, spread)
-        ) and bool(row.smooth(*xs))
+    """True when every corner of the box xs +- spread lies in the domain and is smooth.
+
+    The smooth predicates measure distances to kinks along lines (x - 0, a - b, x - lo), so
+    the corners bound them over the whole box: at most 2**5 corners for five arguments.
+    """
     moving = [i for i, s in enumerate(spread) if s > 0.0]
     for signs in itertools.product((-1.0, 1.0), repeat=len(moving)):
         point = list(xs)
