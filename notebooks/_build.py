@@ -16,9 +16,11 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -28,10 +30,6 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 KERNEL = "python3"
 CELL_TIMEOUT = 300  # seconds per cell; a whole notebook should take well under a minute
-
-# A kernelspec found in the user's data directory would win over this
-# environment's own; preferring the environment makes "python3" this interpreter.
-os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
 
 
 def sources() -> list[Path]:
@@ -83,8 +81,37 @@ def build(source: Path) -> NotebookNode:
     return nb
 
 
+@contextlib.contextmanager
+def _environment_kernels_first() -> Iterator[None]:
+    # A "python3" kernelspec in the user's data directory (~/.local/share/jupyter)
+    # would win over this environment's own and could run another Python; the
+    # environment's spec says "python", which jupyter_client replaces with
+    # sys.executable, so the notebooks run on the interpreter running this.
+    saved = os.environ.get("JUPYTER_PREFER_ENV_PATH")
+    os.environ["JUPYTER_PREFER_ENV_PATH"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["JUPYTER_PREFER_ENV_PATH"]
+        else:
+            os.environ["JUPYTER_PREFER_ENV_PATH"] = saved
+
+
 def execute(nb: NotebookNode, cwd: Path, *, timeout: int = CELL_TIMEOUT) -> NotebookNode:
-    """Run every cell on a fresh kernel (working directory ``cwd``) and return the notebook with its outputs."""
+    """Run every cell on a fresh ``python3`` kernel of this interpreter and return the notebook with its outputs.
+
+    Args:
+        nb: the notebook (changed in place).
+        cwd: the kernel's working directory (files a notebook writes land there).
+        timeout: seconds allowed per cell.
+
+    Returns:
+        ``nb``.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell raised.
+    """
     from nbclient import NotebookClient
 
     client = NotebookClient(
@@ -93,8 +120,10 @@ def execute(nb: NotebookNode, cwd: Path, *, timeout: int = CELL_TIMEOUT) -> Note
         kernel_name=KERNEL,
         resources={"metadata": {"path": str(cwd)}},
         record_timing=False,
+        coalesce_streams=True,  # one stdout block per cell, however the prints were flushed
     )
-    client.execute()
+    with _environment_kernels_first():
+        client.execute()
     return nb
 
 
