@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import autograd
@@ -31,7 +31,7 @@ from autograd import (
     no_grad,
     topological_order,
 )
-from autograd.testing import Expression, expressions
+from autograd.testing import Const, Expression, Step, expressions
 
 # ----------------------------------------------------------------------------
 # The neuron of issue 2
@@ -236,7 +236,16 @@ def test_diamond_sums_over_paths() -> None:
     assert y.grad == 2 * y.data + 1.0
 
 
+# Found by hypothesis: x/x cancels to rounding noise; products of subnormals round differently when scaled.
+CANCELLING = Expression([0.5], [Step("neg", (0,)), Step("exp", (1,)), Step("div", (2, 2)), Step("add", (0, 3))])
+SUBNORMAL = Expression([2.2e-311, 0.0], [Step("softplus", (1,)), Step("mul", (2, 0)), Step("mul", (3, 3))])
+# Bug B1: the backward graph of x**3 at x < 0.
+CUBE_OF_NEGATIVE = Expression([-2.0], [Step("pow", (0, Const(3.0)))])
+
+
 @given(expressions(max_ops=8))
+@example(CANCELLING)
+@example(CUBE_OF_NEGATIVE)
 def test_backward_matches_grad_and_central_differences(expr: Expression) -> None:
     leaves = [Value(x, f"x{i}") for i, x in enumerate(expr.inputs)]
     out = expr(*leaves)
@@ -257,6 +266,8 @@ def test_two_backward_calls_double_every_grad_exactly(expr: Expression) -> None:
 
 
 @given(expressions(max_ops=8))
+@example(CANCELLING)
+@example(SUBNORMAL)
 def test_backward_seed_scales_every_grad(expr: Expression) -> None:
     out = expr()
     out.backward()
