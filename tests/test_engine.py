@@ -413,9 +413,23 @@ def test_create_graph_with_custom_row() -> None:
 
     row = dataclasses.replace(OP["sin"], name="my_sin")
     x = Value(0.5, "x")
-    (d1,) = grad(apply(row, x), [x], create_graph=True)
+    y = apply(row, x)
+    assert y.op == "my_sin" and y.primitive is row
+    (d1,) = grad(y, [x], create_graph=True)
     assert d1.data == math.cos(0.5)
     assert grad(d1, [x])[0].data == pytest.approx(-math.sin(0.5), rel=1e-15)
+    # A row that shares a table row's name still uses its own rules (here: twice the derivative).
+    doubled = dataclasses.replace(OP["sin"], grads=(lambda M, o, a: 2.0 * M.cos(a),))
+    (d1,) = grad(apply(doubled, x), [x], create_graph=True)
+    assert d1.data == 2.0 * math.cos(0.5)
+    assert grad(d1, [x])[0].data == pytest.approx(-2.0 * math.sin(0.5), rel=1e-15)
+
+
+def test_primitive_is_the_row() -> None:
+    x = Value(0.5)
+    assert x.primitive is None
+    assert (x * x).primitive is OP["mul"] and x.tanh().primitive is OP["tanh"]
+    assert dot([x], [x]).primitive is OP["dot"]
 
 
 # ----------------------------------------------------------------------------
