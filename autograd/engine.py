@@ -146,10 +146,12 @@ def _ieee_grads(op: Op, out: float, xs: Sequence[float], args: Sequence[Value]) 
         return tuple(float(g) for g in _local_grads(op, NUMPY_MATH, np.float64(out), ys, args))
 
 
+def _describe_input(a: Value) -> str:
+    return a.label or f"<{a.op or a.role}>"
+
+
 def _raise_anomaly(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
-    inputs = ", ".join(
-        f"{a.label or '<' + (a.op or a.role) + '>'}={a.data!r}" for a in args
-    )
+    inputs = ", ".join(f"{_describe_input(a)}={a.data!r}" for a in args)
     if not math.isfinite(out):
         what = f"produced {out!r}"
     else:
@@ -673,7 +675,24 @@ def _value_local_grads(node: Value) -> tuple[Any, ...]:
     """Local derivatives of node as Values (differentiable), from the same op-table rules."""
     op = node._op
     assert op is not None
-    return _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
+    mode = MODE.get()
+    if not mode.anomaly:
+        return _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
+    # NOTE: rules evaluate both branches of M.where; on Values each branch
+    # builds nodes, and a discarded one may be inf (pow(0, -1)). Build them
+    # with anomaly mode off and check only the derivatives that are kept.
+    token = MODE.set(mode._replace(anomaly=False))
+    try:
+        grads = _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
+    finally:
+        MODE.reset(token)
+    for i, (p, g) in enumerate(zip(node.parents, grads)):
+        d = g.data if isinstance(g, Value) else g
+        if p.role is not CONSTANT and not math.isfinite(d):
+            inputs = ", ".join(f"{_describe_input(a)}={a.data!r}" for a in node.parents)
+            raise AnomalyError(f"anomaly: op '{op.name}' has local derivative {d!r} for input {i} "
+                               f"from inputs ({inputs}) while building the backward graph")
+    return grads
 
 
 def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
