@@ -423,8 +423,12 @@ class Compiled:
                     if len(positions) == 1:
                         contribution = local[positions[0]] * G
                     else:
-                        parts = np.broadcast_arrays(*(local[j] for j in positions), G)
-                        contribution = (np.stack(parts[:-1]) * G).reshape(-1, G.shape[1])
+                        terms = [local[j] for j in positions]
+                        if all(isinstance(t, float) for t in terms):  # e.g. sum's 1.0s: no broadcasting
+                            stacked = np.array(terms)[:, None, None]
+                        else:
+                            stacked = np.stack(np.broadcast_arrays(*terms, G)[:-1])
+                        contribution = (stacked * G).reshape(-1, G.shape[1])
                     _add(grads, table, rows, contribution)
         if program.leaves:
             leaf_grads = grads[SHARED][program.leaf_rows.key, 0]
