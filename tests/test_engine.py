@@ -407,9 +407,8 @@ def test_create_graph_constant_exponent_negative_base_under_anomaly() -> None:
         assert all(math.isfinite(g) for g in node.local_grads), node
 
 
-@pytest.mark.xfail(strict=True, reason="bug B9: create_graph under detect_anomaly checks where() branches that are "
-                   "thrown away; see /tmp/engine_bugs.md")
 def test_create_graph_under_anomaly_ignores_discarded_branches() -> None:
+    """Bug B9: where() evaluates both branches; anomaly mode once raised on the one thrown away."""
     x = Value(0.0, "x")
     y = Value(2.0, "y")
     with detect_anomaly():
