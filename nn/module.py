@@ -76,6 +76,29 @@ def _members(obj: object, prefix: str) -> Iterator[tuple[str, Value | Module]]:
             yield from _members(item, _join(prefix, str(key)))
 
 
+def _walk(obj: object, path: str | None, seen: set[int], found: list[tuple[str, Value]]) -> None:
+    """Collect the parameters below obj depth first in attribute order, so a child's
+    parameters come where the child was assigned; path None skips building names
+    (``parameters()`` runs every step, names cost)."""
+    if isinstance(obj, Value):
+        if id(obj) not in seen:
+            seen.add(id(obj))
+            found.append((path or "", obj))
+    elif isinstance(obj, Module):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        for attr, child in vars(obj).items():
+            if not attr.startswith("_"):
+                _walk(child, None if path is None else _join(path, attr), seen, found)
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            _walk(item, None if path is None else _join(path, str(i)), seen, found)
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            _walk(item, None if path is None else _join(path, str(key)), seen, found)
+
+
 def _list_names(names: list[str], limit: int = 5) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -229,27 +252,15 @@ class Module:
         Args:
             prefix: prepended to every name.
         """
-        seen: set[int] = {id(self)}
-        # Depth first in attribute order, so a child's parameters come where
-        # the child was assigned, not after all of the parent's own.
-        stack = [self._prefixed_members(prefix)]
-        while stack:
-            item = next(stack[-1], None)
-            if item is None:
-                stack.pop()
-                continue
-            path, obj = item
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            if isinstance(obj, Value):
-                yield path, obj
-            else:
-                stack.append(obj._prefixed_members(path))
+        found: list[tuple[str, Value]] = []
+        _walk(self, prefix, set(), found)
+        return iter(found)
 
     def parameters(self) -> list[Value]:
         """Return the parameters in declaration order (for an MLP: layer, neuron, weights then bias)."""
-        return [p for _, p in self.named_parameters()]
+        found: list[tuple[str, Value]] = []
+        _walk(self, None, set(), found)
+        return [p for _, p in found]
 
     def num_parameters(self) -> int:
         """Return the number of parameters."""
