@@ -48,8 +48,8 @@ def _number_to_float(x: object, what: str) -> float:
     if isinstance(x, np.ndarray):
         raise TypeError(f"{what}: expected a real number, got a numpy array of shape {x.shape}; "
                         "use .item() for a single number or build one Value per element")
-    raise TypeError(f"{what}: expected a real number (int or float) or a Value, "
-                    f"got {type(x).__name__} {x!r}")
+    expected = "a Value or a real number" if what.startswith("unsupported operand") else "a real number"
+    raise TypeError(f"{what}: expected {expected} (int or float), got {type(x).__name__} {x!r:.60}")
 
 
 def _format_number(x: float) -> str:
