@@ -384,3 +384,64 @@ def test_subprocess_bad_expression(tmp_path: Path) -> None:
     first = result.stderr.splitlines()[0]
     assert first == "chainrule: error: expression: col 4: expected a number, a name or '(', got '*'"
     assert result.stdout == "" and files(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------
+# Real rendering, with the PyPI fallback renderer (system `dot` hidden from PATH)
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide any system `dot`: only the virtual environment's programs (graphviz-pure) stay on PATH."""
+    import viz
+
+    missing = [name for name in ("draw", "render", "animate_backward") if not hasattr(viz, name)]
+    if missing:  # pragma: no cover - until the rendering half of viz lands
+        pytest.skip(f"viz has no {', '.join(missing)} yet")
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+
+
+def svg_text(path: Path) -> str:
+    """Parse an SVG file as XML and return all its text."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    return " ".join(root.itertext())
+
+
+def test_renders_the_neuron_as_svg(run: Run, renderer: None, tmp_path: Path) -> None:
+    code, out, err = run()
+    assert (code, err) == (0, "") and "diagram written to chainrule.svg" in out
+    text = svg_text(tmp_path / "chainrule.svg")
+    for label in ("x1", "w1", "x2", "w2", "b", "tanh"):
+        assert label in text
+    assert files(tmp_path) == ["chainrule.svg"]
+
+
+def test_renders_check_and_animation(run: Run, renderer: None, tmp_path: Path) -> None:
+    code, _, _ = run("draw", "x*x + y", "x=3", "y=1", "-o", "plain.svg")
+    assert code == 0
+    code, _, _ = run("draw", "x*x + y", "x=3", "y=1", "-o", "checked.svg", "--check", "--animate")
+    assert code == 0
+    assert files(tmp_path) == ["checked.html", "checked.svg", "plain.svg"]
+    assert svg_text(tmp_path / "checked.svg") != svg_text(tmp_path / "plain.svg")  # the estimates are drawn
+    page = (tmp_path / "checked.html").read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith(("<!doctype html", "<html")) and "</html>" in page.lower()
+
+
+def test_writes_dot_text(run: Run, renderer: None, tmp_path: Path) -> None:
+    code, _, _ = run("draw", "x*x", "x=3", "-o", "g.dot")
+    assert code == 0
+    source = (tmp_path / "g.dot").read_text(encoding="utf-8")
+    assert source.lstrip().startswith("digraph") and "x" in source
+
+
+def test_subprocess_draws_the_neuron(renderer: None, tmp_path: Path) -> None:
+    result = subprocess.run(program(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PATH": str(Path(sys.executable).parent)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "tanh(x1*w1 + x2*w2 + b) = 0.707107"
+    assert "diagram written to chainrule.svg" in result.stdout
+    assert "x1" in svg_text(tmp_path / "chainrule.svg")
