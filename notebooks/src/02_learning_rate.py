@@ -253,17 +253,31 @@ def train(lr, steps=100, seed=0, schedule=None):
         opt.step()
         if sched:
             sched.step()
+    history["dead"] = dead_units(model)
     return history
+
+
+def dead_units(model):
+    """Per hidden layer, how many ReLU units output 0 for every training point (so they get no gradient)."""
+    with autograd.no_grad():
+        activity = [np.zeros(layer.nout) for layer in model.layers[:-1]]
+        for x in X_moons.tolist():
+            for k, layer in enumerate(model.layers[:-1]):
+                x = layer(x)
+                activity[k] = np.maximum(activity[k], [v.data for v in x])
+    return [int(np.sum(a <= 0)) for a in activity]
 
 
 sweep = {0.01: "crawls", 0.1: "slow", 1.0: "good", 2.5: "oscillates", 10.0: "diverges"}
 results = {lr: train(lr) for lr in sweep}
-print(f"{'lr':>5}  {'final loss':>11}  {'largest loss':>12}  {'final accuracy':>14}")
+print(f"{'lr':>5}  {'final loss':>11}  {'largest loss':>12}  {'final accuracy':>14}  {'dead ReLUs (of 16, 16)':>22}")
 for lr, h in results.items():
-    print(f"{lr:>5}  {h['loss'][-1]:>11.4g}  {max(h['loss']):>12.4g}  {h['accuracy'][-1]:>14.0%}   {sweep[lr]}")
+    print(f"{lr:>5}  {h['loss'][-1]:>11.4g}  {max(h['loss']):>12.4g}  {h['accuracy'][-1]:>14.0%}  "
+          f"{h['dead']!s:>22}   {sweep[lr]}")
 best = min(results, key=lambda lr: results[lr]["loss"][-1])
 assert best == 1.0 and results[1.0]["accuracy"][-1] == 1.0
 assert max(results[2.5]["loss"]) > 10 * results[2.5]["loss"][0] and results[10.0]["accuracy"][-1] == 0.5
+assert sum(results[2.5]["dead"]) > sum(results[1.0]["dead"]) and results[10.0]["dead"][1] == 16
 
 fig, (ax1, ax2) = plt.subplots(1, 2)
 for lr, h in results.items():
@@ -277,11 +291,14 @@ plt.show()
 
 # %% [markdown]
 # The table and curves show the same three regimes as the quadratic. The small learning rates are still far
-# from the minimum after 100 steps. `lr = 1` (micrograd's starting value, above the notes' "(0, 1)") reaches
-# the best loss and accuracy. At `lr = 2.5` the loss jumps up by more than an order of magnitude in the first
-# steps (the "largest loss" column) and then zigzags on its way down, ending behind `lr = 1`. At `lr = 10` the
-# first step throws the weights so far that the loss explodes (the L2 penalty of huge weights) and the
-# network never recovers: its ReLUs are dead and the accuracy is stuck at chance.
+# from the minimum after 100 steps. `lr = 1` (micrograd's starting value, already outside the notes' open
+# interval (0, 1)) reaches the best loss and accuracy. At `lr = 2.5` the loss jumps up by more than an order
+# of magnitude in the first steps (the "largest loss" column) and then zigzags on its way down, ending behind
+# `lr = 1`. Those big early steps also killed ReLU units: the last column counts, per hidden layer, the units
+# that output 0 for every training point. A dead unit gets zero gradient (relu' = 0 there), so it never comes
+# back, and the network trains on with less capacity. At `lr = 10` the first steps throw the weights so far
+# that the loss explodes (the L2 penalty of huge weights) and every unit of the second layer dies: the output
+# no longer depends on the input and the accuracy is stuck at chance.
 
 # %% [markdown]
 # ## The learning-rate finder
