@@ -76,14 +76,13 @@ class _Many:
 _MANY: Any = _Many()
 
 
-def _leaf(data: float, scope: str | None) -> Value:
+def _leaf(data: float, meta: tuple[str, str | None]) -> Value:
     v = _new_object(Value)
     v.data = data
     v.grad = 0.0
-    v.label = ""
+    v._meta = meta
     v._op = None
     v.role = VARIABLE
-    v.scope = scope
     v._a = None
     v._b = None
     v._ga = 0.0
@@ -107,7 +106,7 @@ def _set_edges(v: Value, op: Op, args: tuple[Value, ...], grads: tuple[float, ..
 
 def constant(x: object, what: str = "operand") -> Value:
     """Return a constant leaf for a plain number (no gradient is computed for it)."""
-    v = _leaf(_number_to_float(x, what), MODE.get().scope)
+    v = _leaf(_number_to_float(x, what), MODE.get().meta)
     v.role = CONSTANT
     return v
 
@@ -170,7 +169,7 @@ def apply(op: Op, *operands: Operand) -> Value:
     if op.arity is not None and len(operands) != op.arity:
         raise TypeError(f"op '{op.name}' takes {op.arity} inputs, got {len(operands)}")
     args = [x if type(x) is Value else _as_value(x, op) for x in operands]
-    enabled, anomaly, scope = MODE.get()
+    enabled, anomaly, meta = MODE.get()
     xs = [a.data for a in args]
     try:
         out = op.forward(FLOAT_MATH, *xs)
@@ -184,7 +183,7 @@ def apply(op: Op, *operands: Operand) -> Value:
             grads = _ieee_grads(op, out, xs, args)
     if anomaly and (not math.isfinite(out) or not all(map(math.isfinite, grads))):
         _raise_anomaly(op, args, out, grads)
-    v = _leaf(out, scope)
+    v = _leaf(out, meta)
     if [a.role for a in args].count(CONSTANT) == len(args):
         v.role = CONSTANT  # nothing to differentiate: a constant, like its inputs
     elif enabled:
@@ -202,13 +201,12 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
     # NOTE: the body repeats apply() for two inputs without its generic
     # tuples: this is the engine's hot path.
 
-    def method(self: Value, other: Operand) -> Value:
-        if type(other) is not Value:
-            other = other if isinstance(other, Value) else constant(other, what)
-        a, b = (other, self) if reflected else (self, other)
+    def method(a: Value, b: Operand) -> Value:
+        if type(b) is not Value:
+            b = b if isinstance(b, Value) else constant(b, what)
         x = a.data
         y = b.data
-        enabled, anomaly, scope = MODE.get()
+        enabled, anomaly, meta = MODE.get()
         ga = gb = 0.0
         try:
             out = forward(M, x, y)
@@ -227,8 +225,7 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         v = _new_object(Value)
         v.data = out
         v.grad = 0.0
-        v.label = ""
-        v.scope = scope
+        v._meta = meta
         if enabled and (a.role is not CONSTANT or b.role is not CONSTANT):
             v._op = op
             v.role = VARIABLE
@@ -245,8 +242,15 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
             v._gb = 0.0
         return v
 
-    method.__name__ = f"__r{name}__" if reflected else f"__{name}__"
-    return method
+    if not reflected:
+        method.__name__ = f"__{name}__"
+        return method
+
+    def reflected_method(self: Value, other: Operand) -> Value:  # other <op> self
+        return method(other if isinstance(other, Value) else constant(other, what), self)
+
+    reflected_method.__name__ = f"__r{name}__"
+    return reflected_method
 
 
 def _unary(op: Op) -> Callable[[Value], Value]:
@@ -258,7 +262,7 @@ def _unary(op: Op) -> Callable[[Value], Value]:
 
     def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self.data
-        enabled, anomaly, scope = MODE.get()
+        enabled, anomaly, meta = MODE.get()
         ga = 0.0
         try:
             out = forward(M, x)
@@ -274,8 +278,7 @@ def _unary(op: Op) -> Callable[[Value], Value]:
         v = _new_object(Value)
         v.data = out
         v.grad = 0.0
-        v.label = ""
-        v.scope = scope
+        v._meta = meta
         v._b = None
         v._gb = 0.0
         if enabled and self.role is not CONSTANT:
@@ -323,37 +326,62 @@ class Value:
     # more. A tuple per node would be one more object for Python's garbage
     # collector to traverse and ~56 more bytes; `parents` and `local_grads`
     # rebuild the tuples on access.
-    __slots__ = ("data", "grad", "label", "_op", "role", "scope", "_a", "_b", "_ga", "_gb")
+    # (label, scope) share one slot, _meta: most nodes have no label and share
+    # their module's tuple; one slot less is less for the collector to visit.
+    __slots__ = ("data", "grad", "_meta", "_op", "role", "_a", "_b", "_ga", "_gb")
     # Make numpy hand `np.float64(2) * v` back to Value.__rmul__ instead of
     # building an object array.
     __array_ufunc__ = None
 
     data: float
     grad: float
-    label: str
+    _meta: tuple[str, str | None]
     _op: Op | None
     role: str
-    scope: str | None
     _a: Any
     _b: Any
     _ga: Any
     _gb: Any
 
     def __init__(self, data: object, label: str = "") -> None:
-        if isinstance(data, Value):
-            raise TypeError("Value() expects a real number, got a Value; use v.detach() for a new leaf")
-        if not isinstance(label, str):
+        if type(data) is not float:  # floats, the common case, need no check
+            if isinstance(data, Value):
+                raise TypeError("Value() expects a real number, got a Value; use v.detach() for a new leaf")
+            data = _number_to_float(data, "Value()")
+        if type(label) is not str and not isinstance(label, str):
             raise TypeError(f"Value() label must be a str, got {type(label).__name__} {label!r}")
-        self.data = _number_to_float(data, "Value()")
+        self.data = data
         self.grad = 0.0
-        self.label = label
+        meta = MODE.get().meta
+        self._meta = meta if not label else (label, meta[1])
         self._op = None
         self.role = VARIABLE
-        self.scope = MODE.get().scope
         self._a = None
         self._b = None
         self._ga = 0.0
         self._gb = 0.0
+
+    @property
+    def label(self) -> str:
+        """The display name ('' when none was given)."""
+        return self._meta[0]
+
+    @label.setter
+    def label(self, label: str) -> None:
+        if not isinstance(label, str):
+            raise TypeError(f"label must be a str, got {type(label).__name__} {label!r}")
+        self._meta = (label, self._meta[1])
+
+    @property
+    def scope(self) -> str | None:
+        """The module path the node was made in (see ``autograd.scope``), or None."""
+        return self._meta[1]
+
+    @scope.setter
+    def scope(self, scope: str | None) -> None:
+        if scope is not None and not isinstance(scope, str):
+            raise TypeError(f"scope must be a str or None, got {type(scope).__name__} {scope!r}")
+        self._meta = (self._meta[0], scope)
 
     @property
     def op(self) -> str:
@@ -417,10 +445,12 @@ class Value:
         Args:
             gradient: the seed d(loss)/d(self), 1.0 by default.
         """
-        seed = _number_to_float(gradient, "backward() gradient")
-        for node, g in _propagate(self, seed).items():
+        for node, g in _propagate(self, _number_to_float(gradient, "backward() gradient")).items():
             if node.role is not CONSTANT:
-                node.grad += g
+                # NOTE: 0.0 + g is g exactly, so a fresh .grad keeps g's float
+                # object itself: one allocation less per node.
+                old = node.grad
+                node.grad = g if old == 0.0 and g != 0.0 else old + g
 
     # -- operators: one-line calls into the op table ----------------------
 

@@ -15,14 +15,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Mode(NamedTuple):
-    """The engine's state for the current context."""
+    """The engine's state for the current context.
+
+    ``meta`` is the ``(label, scope)`` pair new nodes start with: ``("", path)``
+    for the module path in force, one shared tuple per path.
+    """
 
     grad_enabled: bool
     anomaly: bool
-    scope: str | None
+    meta: tuple[str, str | None]
+
+    @property
+    def scope(self) -> str | None:
+        """The module path in force, or None."""
+        return self.meta[1]
 
 
-DEFAULT_MODE = Mode(True, False, None)
+NO_SCOPE: tuple[str, str | None] = ("", None)
+DEFAULT_MODE = Mode(True, False, NO_SCOPE)
 MODE: contextvars.ContextVar[Mode] = contextvars.ContextVar("chainrule_mode", default=DEFAULT_MODE)
 # The modes to restore on exit, kept per context too, so one switch object can be
 # shared by threads and tasks without their exits crossing.
@@ -89,7 +99,8 @@ def is_grad_enabled() -> bool:
     return MODE.get().grad_enabled
 
 
-_PATHS: dict[tuple[str | None, str], str] = {}  # (outer path, name) -> path: one string per module path
+# (outer path, name) -> ("", path): one string and one tuple per module path
+_PATHS: dict[tuple[str | None, str], tuple[str, str]] = {}
 
 
 class scope:
@@ -111,15 +122,15 @@ class scope:
         self._name = name
 
     def __enter__(self) -> str:
-        grad_enabled, anomaly, outer = MODE.get()
+        grad_enabled, anomaly, (_, outer) = MODE.get()
         key = (outer, self._name)
-        path = _PATHS.get(key)
-        if path is None:
+        meta = _PATHS.get(key)
+        if meta is None:
             if len(_PATHS) > 100_000:  # bounded: paths are few in practice
                 _PATHS.clear()
-            path = _PATHS[key] = f"{outer}.{self._name}" if outer else self._name
-        self._token = MODE.set(Mode(grad_enabled, anomaly, path))
-        return path
+            meta = _PATHS[key] = ("", f"{outer}.{self._name}" if outer else self._name)
+        self._token = MODE.set(Mode(grad_enabled, anomaly, meta))
+        return meta[1]
 
     def __exit__(self, *exc: object) -> None:
         MODE.reset(self._token)
