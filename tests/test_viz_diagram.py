@@ -1,0 +1,351 @@
+"""Tests for viz.diagram (trace -> DOT): snapshots, chain-rule labels, colours, clusters, collapsing, quoting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import autograd
+import nn
+import viz
+from autograd import Op, Value, apply
+from viz.diagram import Theme, html_text
+
+B = 6.8813735870195432
+
+
+def neuron() -> Value:
+    """The classic neuron tanh(x1*w1 + x2*w2 + b), after backward()."""
+    v = {name: Value(x, label=name) for name, x in [("x1", 2.0), ("w1", -3.0), ("x2", 0.0), ("w2", 1.0), ("b", B)]}
+    n = v["x1"] * v["w1"] + v["x2"] * v["w2"] + v["b"]
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    o.backward()
+    return o
+
+
+def source(diagram: viz.Diagram) -> str:
+    return diagram.source.replace("\t", "    ")
+
+
+# Snapshots: numbers checked by hand (tanh'(n) = 0.5; x1.grad = w1 * 0.5 = -1.5; w1.grad = x1 * 0.5 = 1, ...).
+NEURON = """\
+digraph chainrule {
+    graph [fontname=Helvetica newrank=true rankdir=LR]
+    node [fontname=Helvetica fontsize=10 shape=box style="rounded,filled"]
+    edge [color="#525252" fontname=Helvetica fontsize=8.5]
+    n0 [label=<<B>x1</B><BR/>data 2<BR/>grad -1.5> fillcolor="#fecf67" penwidth=1.5]
+    n1 [label=<<B>w1</B><BR/>data -3<BR/>grad 1> fillcolor="#fed573" penwidth=1.5]
+    n2 [label=<<B>*</B><BR/>data -6<BR/>grad 0.5> fillcolor="#ffdf89"]
+    n3 [label=<<B>x2</B><BR/>data 0<BR/>grad 0.5> fillcolor="#ffdf89" penwidth=1.5]
+    n4 [label=<<B>w2</B><BR/>data 1<BR/>grad 0<BR/><I>cut off</I>> fillcolor="#bdbdbd" penwidth=1.5]
+    n5 [label=<<B>*</B><BR/>data 0<BR/>grad 0.5> fillcolor="#ffdf89"]
+    n6 [label=<<B>+</B><BR/>data -6<BR/>grad 0.5> fillcolor="#ffdf89"]
+    n7 [label=<<B>b</B><BR/>data 6.881<BR/>grad 0.5> fillcolor="#ffdf89" penwidth=1.5]
+    n8 [label=<<B>n</B> = +<BR/>data 0.8814<BR/>grad 0.5> fillcolor="#ffdf89"]
+    n9 [label=<<B>o</B> = tanh<BR/>data 0.7071<BR/>grad 1 (seed)> fillcolor="#fed573" penwidth=3 style="rounded,filled,bold"]
+    n0 -> n2 [label=<∂ = -3 · g=0.5 → -1.5>]
+    n1 -> n2 [label=<∂ = 2 · g=0.5 → 1>]
+    n3 -> n5 [label=<∂ = 1 · g=0.5 → 0.5>]
+    n4 -> n5 [label=<blocked: local derivative ~ 0<BR/>∂ = 0 · g=0.5 → 0> color="#a0a0a0" fontcolor="#a0a0a0" style=dashed]
+    n2 -> n6 [label=<∂ = 1 · g=0.5 → 0.5>]
+    n5 -> n6 [label=<∂ = 1 · g=0.5 → 0.5>]
+    n6 -> n8 [label=<∂ = 1 · g=0.5 → 0.5>]
+    n7 -> n8 [label=<∂ = 1 · g=0.5 → 0.5>]
+    n8 -> n9 [label=<∂ = 0.5 · g=1 → 0.5>]
+    subgraph cluster_legend {
+        color="#9e9e9e" label="" style=rounded
+        legend [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">
+<TR><TD COLSPAN="2"><B>legend</B></TD></TR>
+<TR><TD BGCOLOR="#9ecae1" WIDTH="14"> </TD><TD ALIGN="LEFT">|grad| &lt; 0.0001: vanishing</TD></TR>
+<TR><TD BGCOLOR="#deebf7" WIDTH="14"> </TD><TD ALIGN="LEFT">|grad| 0.0001</TD></TR>
+<TR><TD BGCOLOR="#fafae9" WIDTH="14"> </TD><TD ALIGN="LEFT">|grad| 0.01</TD></TR>
+<TR><TD BGCOLOR="#fed573" WIDTH="14"> </TD><TD ALIGN="LEFT">|grad| 1</TD></TR>
+<TR><TD BGCOLOR="#fb6a4a" WIDTH="14"> </TD><TD ALIGN="LEFT">|grad| 100</TD></TR>
+<TR><TD BGCOLOR="#de2d26" WIDTH="14"> </TD><TD ALIGN="LEFT">|grad| &gt; 100: exploding</TD></TR>
+<TR><TD BGCOLOR="#f0f0f0" WIDTH="14"> </TD><TD ALIGN="LEFT">grad 0</TD></TR>
+<TR><TD BGCOLOR="#c51b8a" WIDTH="14"> </TD><TD ALIGN="LEFT">nan / inf</TD></TR>
+<TR><TD BGCOLOR="#bdbdbd" WIDTH="14"> </TD><TD ALIGN="LEFT">cut off by a blocked edge (dashed)</TD></TR>
+</TABLE>> shape=plain]
+    }
+}
+"""  # noqa: E501
+
+SQUARE = """\
+digraph chainrule {
+    graph [fontname=Helvetica newrank=true rankdir=LR]
+    node [fontname=Helvetica fontsize=10 shape=box style="rounded,filled"]
+    edge [color="#525252" fontname=Helvetica fontsize=8.5]
+    n0 [label=<<B>x</B><BR/>data 3<BR/>grad = 3 + 3 = 6> fillcolor="#fdb34e" penwidth=1.5]
+    n1 [label=<<B>*</B><BR/>data 9<BR/>grad 1 (seed)> fillcolor="#fed573" penwidth=3 style="rounded,filled,bold"]
+    n0 -> n1 [label=<∂ = 3 · g=1 → 3>]
+    n0 -> n1 [label=<∂ = 3 · g=1 → 3>]
+}
+"""
+
+DOUBLE = """\
+digraph chainrule {
+    graph [fontname=Helvetica newrank=true rankdir=LR]
+    node [fontname=Helvetica fontsize=10 shape=box style="rounded,filled"]
+    edge [color="#525252" fontname=Helvetica fontsize=8.5]
+    n0 [label=<<B>a</B><BR/>data -2<BR/>grad = 1 + 1 = 2> fillcolor="#fecb5d" penwidth=1.5]
+    n1 [label=<<B>+</B><BR/>data -4<BR/>grad 1 (seed)> fillcolor="#fed573" penwidth=3 style="rounded,filled,bold"]
+    n0 -> n1 [label=<∂ = 1 · g=1 → 1>]
+    n0 -> n1 [label=<∂ = 1 · g=1 → 1>]
+}
+"""
+
+
+def test_neuron_snapshot() -> None:
+    assert source(viz.draw(neuron())) == NEURON
+
+
+def test_square_and_double_have_two_edges() -> None:
+    x = Value(3.0, label="x")
+    assert source(viz.draw(x * x, theme=Theme(legend=False))) == SQUARE
+    a = Value(-2.0, label="a")
+    assert source(viz.draw(a + a, theme=Theme(legend=False))) == DOUBLE
+
+
+def test_dot_is_deterministic_and_pure() -> None:
+    first, second = viz.draw(neuron()).source, viz.draw(neuron()).source
+    assert first == second
+    tr = viz.trace(neuron())
+    assert viz.to_dot(tr) == first
+
+
+def test_grad_as_sum_of_outgoing_terms() -> None:
+    x = Value(2.0, label="x")
+    y = x * 3.0 + x.exp()  # dy/dx = 3 + e^2
+    dot = viz.draw(y, theme=Theme(legend=False, number="{:.3f}")).source
+    assert "grad = 3.000 + 7.389 = 10.389" in dot
+    many = autograd.sum([x * float(k) for k in range(1, 7)])  # six consumers: 1 + 2 + ... + 6
+    assert "grad = Σ of 6 terms = 21" in viz.draw(many).source
+
+
+def test_gradient_from_outside_is_named() -> None:
+    x = Value(2.0, label="x")
+    y = x * 5.0
+    (y + x).backward()
+    assert "grad = 5 + 1 from outside = 6" in viz.draw(y).source
+
+
+def test_roles_look_different() -> None:
+    model = nn.MLP(1, [1], seed=0)
+    x = Value(0.5, label="x")
+    out = model([x]) * 2.0
+    dot = viz.draw(out, theme=Theme(legend=False)).source
+    lines = {line.split(" [")[0].strip(): line for line in dot.splitlines() if "[label=" in line and "->" not in line}
+    x_line = next(v for v in lines.values() if "<B>x</B>" in v)
+    w_line = next(v for v in lines.values() if "w.0" in v)
+    c_line = next(v for v in lines.values() if "dashed" in v)
+    out_line = next(v for v in lines.values() if "(seed)" in v)
+    assert "penwidth=1.5" in x_line and "peripheries=2" in w_line and "<I>parameter</I>" in w_line
+    assert 'style="rounded,dashed"' in c_line and "fillcolor" not in c_line and "<BR/>" not in c_line
+    assert 'style="rounded,filled,bold"' in out_line and "penwidth=3" in out_line
+    assert len({x_line.split("]")[0][-40:], w_line.split("]")[0][-40:], out_line.split("]")[0][-40:]}) == 3
+
+
+def test_constants_can_be_hidden() -> None:
+    x = Value(2.0, label="x")
+    y = x * 3.0
+    shown = viz.draw(y, theme=Theme(legend=False)).source
+    hidden = viz.draw(y, show_constants=False, theme=Theme(legend=False)).source
+    assert 'n1 -> n2 [color="#a0a0a0" style=dotted]' in shown and "n1 [label=<3>" in shown
+    assert "n1" not in hidden and "n0 -> n2" in hidden
+
+
+# ----------------------------------------------------------------------------
+# Colours: log scale, vanishing, exploding, blockers
+# ----------------------------------------------------------------------------
+
+
+def test_colour_scale() -> None:
+    theme = Theme()
+    assert theme.grad_color(0.0) == theme.zero_color
+    assert theme.grad_color(1e-9) == theme.grad_color(-1e-9) == theme.vanishing_color
+    assert theme.grad_color(1e9) == theme.exploding_color
+    assert theme.grad_color(math.nan) == theme.grad_color(math.inf) == theme.nonfinite_color
+    assert theme.grad_color(theme.vanishing) == theme.ramp[0]
+    assert theme.grad_color(theme.exploding) == theme.ramp[-1]
+    # 10^-1 sits at 1/2 of the log range from 1e-4 to 1e2: the middle stop of five
+    assert theme.grad_color(0.1) == theme.ramp[2]
+    assert theme.grad_kind(1e-9) == "vanishing" and theme.grad_kind(1e9) == "exploding"
+    assert theme.grad_kind(0.5) is None and theme.grad_kind(0.0) is None and theme.grad_kind(math.nan) == "non-finite"
+
+
+def test_vanishing_and_exploding_chains() -> None:
+    x = Value(0.0, label="x")
+    y = x
+    for _ in range(12):
+        y = y.sigmoid()  # each sigmoid' <= 0.25: 0.25^12 ~ 6e-8 at x
+    dot = viz.draw(y).source
+    theme = Theme()
+    line = next(line for line in dot.splitlines() if "<B>x</B>" in line)
+    assert "vanishing" in line and f'fillcolor="{theme.vanishing_color}"' in line
+    z = Value(1.0, label="z")
+    w = z
+    for _ in range(10):
+        w = w * 3.0  # 3^10 = 59049 > 1e2
+    line = next(line for line in viz.draw(w).source.splitlines() if "<B>z</B>" in line)
+    assert "exploding" in line and f'fillcolor="{theme.exploding_color}"' in line and "grad 5.905e+04" in line
+
+
+def test_dead_relu_is_marked_and_cuts_off() -> None:
+    w = Value(-1.0, label="w")
+    x = Value(2.0, label="x")
+    out = (w * x).relu() + Value(1.0, label="c")
+    out.backward()
+    dot = viz.draw(out, theme=Theme(legend=False)).source
+    edge = next(line for line in dot.splitlines() if "dead relu" in line)
+    assert "blocked: dead relu<BR/>∂ = 0 · g=1 → 0" in edge and "style=dashed" in edge
+    cut = [line for line in dot.splitlines() if "cut off" in line]
+    assert len(cut) == 3  # w, x and w*x: everything the dead relu cuts off, shaded grey
+    assert all(f'fillcolor="{Theme().cut_off_color}"' in line for line in cut)
+
+
+def test_check_shows_estimates_and_flags_a_wrong_rule() -> None:
+    wrong = Op("wrong_square", "sq", 1, lambda M, a: a * a, (lambda M, o, a: 3.0 * a,), (((-3.0, 3.0),),))
+    x = Value(1.5, label="x")
+    y = Value(2.0, label="y")
+    out = apply(wrong, x) + y
+    dot = viz.draw(out, check=True, theme=Theme(legend=False)).source
+    x_line = next(line for line in dot.splitlines() if "<B>x</B>" in line)
+    y_line = next(line for line in dot.splitlines() if "<B>y</B>" in line)
+    red = Theme().mismatch_color
+    assert f'<FONT COLOR="{red}">fd 3 · rel err 0.3333 DIFFERS</FONT>' in x_line and f'color="{red}"' in x_line
+    assert "grad 4.5" in x_line
+    assert f'<FONT COLOR="{Theme().match_color}">fd 1 · rel err' in y_line and " ok</FONT>" in y_line
+    assert red not in y_line
+    assert "fd " not in viz.draw(out).source
+
+
+# ----------------------------------------------------------------------------
+# Modules: clusters, collapsing, automatic collapsing
+# ----------------------------------------------------------------------------
+
+
+def mlp_loss(points: int = 4, sizes: tuple[int, ...] = (3, 1)) -> tuple[nn.MLP, Value]:
+    model = nn.MLP(2, list(sizes), seed=0)
+    X, y = nn.make_moons(points, noise=0.1, seed=1)
+    loss = nn.functional.hinge_loss([model(list(x)) for x in X], list(2 * y - 1))
+    loss = loss + 1e-4 * autograd.sum(p * p for p in model.parameters())
+    loss.backward()
+    return model, loss
+
+
+def cluster_parents(dot: str) -> dict[str, str | None]:
+    """Map each cluster's label to the label of the cluster it is nested in (by the braces)."""
+    stack: list[str | None] = []
+    parents: dict[str, str | None] = {}
+    for line in dot.splitlines():
+        text = line.strip()
+        if text.startswith("subgraph cluster_"):
+            stack.append(None)
+        elif text == "}" and stack:
+            stack.pop()
+        elif stack and stack[-1] is None and "label=<" in text and text.startswith("color="):
+            label = text.split("label=<")[1].split(">")[0]
+            outer = [s for s in stack[:-1] if s is not None]
+            parents[label] = outer[-1] if outer else None
+            stack[-1] = label
+    return parents
+
+
+def test_modules_are_nested_clusters() -> None:
+    _, loss = mlp_loss()
+    dot = viz.draw(loss, max_nodes=None).source
+    assert cluster_parents(dot) == {
+        "layers.1": None,
+        "layers.1.neurons.0": "layers.1",
+        "layers.0": None,
+        "layers.0.neurons.0": "layers.0",
+        "layers.0.neurons.1": "layers.0",
+        "layers.0.neurons.2": "layers.0",
+    }
+    # the parameters and the neuron's dot/relu nodes are inside the neuron's cluster
+    inner = dot[dot.index("label=<layers.0.neurons.2>") :].split("}")[0]
+    assert "layers.0.neurons.2.w.0" in inner and "<B>dot</B>" in inner and "<B>relu</B>" in inner
+
+
+def test_collapse_a_module() -> None:
+    _, loss = mlp_loss()
+    full = viz.trace(loss)
+    dot = viz.draw(loss, collapse=["layers.0"], max_nodes=None, theme=Theme(legend=False)).source
+    members = [n for n in full.nodes if n.scope is not None and n.scope.startswith("layers.0.")]
+    ops = sum(1 for n in members if n.op)
+    biggest = max(abs(n.grad) for n in members)
+    summary = next(line for line in dot.splitlines() if "<B>layers.0</B>" in line)
+    assert f"{ops} ops, 9 parameters" in summary and f"max |grad| {Theme().fmt(biggest)}" in summary
+    assert "shape=box3d" in summary
+    assert "label=<layers.0.neurons" not in dot
+    # edges into the summary are aggregated: the 4 points' 2 inputs feed 3 neurons each
+    name = summary.strip().split(" ")[0]
+    into = [line for line in dot.splitlines() if f"-> {name} " in line]
+    assert len(into) == 8 and all("3 edges" in line for line in into)
+
+
+def test_collapse_errors() -> None:
+    _, loss = mlp_loss()
+    with pytest.raises(ValueError, match=r"collapse: no node is inside the module 'layers\.7'"):
+        viz.draw(loss, collapse=["layers.7"])
+    with pytest.raises(TypeError, match=r"collapse must be a list of module paths, got the string 'layers\.0'"):
+        viz.draw(loss, collapse="layers.0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_nodes must be a positive int or None, got 0"):
+        viz.draw(loss, max_nodes=0)
+
+
+def test_auto_collapse_keeps_big_graphs_small() -> None:
+    _, loss = mlp_loss(points=20, sizes=(8, 8, 1))
+    full = viz.trace(loss)
+    assert len(full.nodes) > 400
+    dot = viz.draw(loss, max_nodes=60, theme=Theme(legend=False)).source
+    drawn = [line for line in dot.splitlines() if "[label=" in line and "->" not in line]
+    assert len(drawn) <= 60
+    assert "shape=box3d" in dot  # modules collapsed
+    small = viz.draw(loss, max_nodes=None, theme=Theme(legend=False)).source
+    assert len([line for line in small.splitlines() if "[label=" in line and "->" not in line]) == len(full.nodes)
+
+
+# ----------------------------------------------------------------------------
+# Theme and quoting
+# ----------------------------------------------------------------------------
+
+
+def test_theme_options() -> None:
+    x = Value(1.0 / 3.0, label="x")
+    dot = viz.draw(x * 2.0, theme=Theme(number="{:.2f}", rankdir="TB", font="Courier", legend=False)).source
+    assert "rankdir=TB" in dot and "fontname=Courier" in dot and "data 0.33" in dot
+    assert "rankdir=BT" in viz.draw(x * 2.0, rankdir="BT").source
+    with pytest.raises(ValueError, match="Theme number must be a format"):
+        Theme(number="{:q}")
+    with pytest.raises(ValueError, match="Theme rankdir must be"):
+        Theme(rankdir="up")
+    with pytest.raises(ValueError, match="rankdir must be 'LR', 'RL', 'TB' or 'BT', got 'up'"):
+        viz.draw(x, rankdir="up")
+    with pytest.raises(TypeError, match=r"theme must be a viz\.Theme"):
+        viz.draw(x, theme={"rankdir": "LR"})  # type: ignore[arg-type]
+    assert Theme().fmt(-0.0) == "0" and Theme().fmt(math.inf) == "inf" and Theme().fmt(math.nan) == "nan"
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ('a "b" <c> & d', "a &quot;b&quot; &lt;c&gt; &amp; d"),
+        ("{x|y}\\n", "{x|y}\\n"),
+        ("line1\nline2", "line1<BR/>line2"),
+        ("tab\there\x00\x7f", "tab\u2409here\u2400\u2421"),
+        ("αβ ∂ 🙂", "αβ ∂ 🙂"),
+        ("&amp;", "&amp;amp;"),
+    ],
+)
+def test_html_text(text: str, quoted: str) -> None:
+    assert html_text(text) == quoted
+
+
+def test_labels_are_quoted_in_the_dot() -> None:
+    x = Value(1.0, label='<b>"x" & {y}|\\')
+    dot = viz.draw(x * 2.0, theme=Theme(legend=False)).source
+    assert "<B>&lt;b&gt;&quot;x&quot; &amp; {y}|\\</B>" in dot
