@@ -49,7 +49,7 @@ digraph chainrule {
     n0 -> n2 [label=<∂ = -3 · g=0.5 → -1.5>]
     n1 -> n2 [label=<∂ = 2 · g=0.5 → 1>]
     n3 -> n5 [label=<∂ = 1 · g=0.5 → 0.5>]
-    n4 -> n5 [label=<blocked: local derivative ~ 0<BR/>∂ = 0 · g=0.5 → 0> color="#a0a0a0" fontcolor="#a0a0a0" style=dashed]
+    n4 -> n5 [label=<blocked: local derivative 0<BR/>∂ = 0 · g=0.5 → 0> color="#a0a0a0" fontcolor="#a0a0a0" style=dashed]
     n2 -> n6 [label=<∂ = 1 · g=0.5 → 0.5>]
     n5 -> n6 [label=<∂ = 1 · g=0.5 → 0.5>]
     n6 -> n8 [label=<∂ = 1 · g=0.5 → 0.5>]
@@ -281,10 +281,15 @@ def test_collapse_a_module() -> None:
     assert f"{ops} ops, 9 parameters" in summary and f"max |grad| {Theme().fmt(biggest)}" in summary
     assert "shape=box3d" in summary
     assert "label=<layers.0.neurons" not in dot
-    # edges into the summary are aggregated: the 4 points' 2 inputs feed 3 neurons each
+    # edges are aggregated: the 4 points' 2 inputs (constants, unlabelled) feed 3 neurons each;
+    # the 3 neurons feed layers.1's neuron once per point; each of the 9 parameters is squared (p*p: 2 edges)
     name = summary.strip().split(" ")[0]
     into = [line for line in dot.splitlines() if f"-> {name} " in line]
-    assert len(into) == 8 and all("3 edges" in line for line in into)
+    assert len(into) == 8 and all("style=dotted" in line and "label" not in line for line in into)
+    out = [line for line in dot.splitlines() if line.strip().startswith(f"{name} -> ")]
+    assert sum("<3 edges · Σ " in line for line in out) == 4 and sum("<2 edges · Σ " in line for line in out) == 9
+    # a zero bias b has d(b*b)/db = 0: both its edges are blocked
+    assert sum("2 blocked> color" in line and "style=dashed" in line for line in out) == 3
 
 
 def test_collapse_errors() -> None:

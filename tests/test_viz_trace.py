@@ -54,7 +54,7 @@ def test_neuron_numbers_by_hand() -> None:
     assert tr.edges[tanh_edge].local == pytest.approx(0.5) and tr.edges[tanh_edge].upstream == 1.0
     # x2*w2 with x2 = 0: w2's only local derivative is 0, so w2 is cut off
     (w2_edge,) = [e for e in tr.edges if e.parent == ids["w2"]]
-    assert w2_edge.local == 0.0 and w2_edge.blocker == "local derivative ~ 0"
+    assert w2_edge.local == 0.0 and w2_edge.blocker == "local derivative 0"
     assert node["w2"].cut_off and not node["x2"].cut_off and not node["b"].cut_off
 
 
@@ -158,6 +158,22 @@ def test_block_tol_is_an_absolute_threshold() -> None:
     y = x.tanh()  # tanh'(3) = 0.0099
     assert trace(y).edges[0].blocker is None
     assert trace(y, block_tol=0.01).edges[0].blocker == "saturated tanh"
+
+
+def test_small_factors_scale_but_zeros_block() -> None:
+    x = Value(2.0, label="x")
+    assert trace(x * 1e-4).edges[0].blocker is None  # an L2 penalty's weight: scaled on purpose
+    assert not trace(x * 1e-4).nodes[0].cut_off
+    y = Value(5.0, label="y")
+    tr = trace(autograd.maximum(x, y) + autograd.clamp(x, 3.0, 4.0))
+    blockers = {(tr.nodes[e.parent].label, e.op): e.blocker for e in tr.edges if e.op != "add" and e.local is not None}
+    assert blockers == {
+        ("x", "maximum"): "max takes the other input",
+        ("y", "maximum"): None,
+        ("x", "clamp"): "clamped",
+    }
+    assert trace(autograd.minimum(x, y)).edges[1].blocker == "min takes the other input"
+    assert trace((x * -50.0).softplus()).edges[-1].blocker == "saturated softplus"
 
 
 def test_nan_local_derivative_is_not_a_blocker() -> None:

@@ -75,7 +75,8 @@ def draw(
         theme: colours, number format, font, direction.
         rankdir: layout direction, overriding the theme's ("LR", "TB", ...).
         show_constants: draw constant leaves.
-        block_tol: |local derivative| at or below which an edge blocks.
+        block_tol: |local derivative| at or below which a saturated tanh,
+            sigmoid or softplus blocks (other edges block where it is exactly 0).
 
     Returns:
         A :class:`Diagram` (a ``graphviz.Digraph``): ``.source`` is the DOT

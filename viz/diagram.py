@@ -293,16 +293,37 @@ def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_con
                     clusters.append(p)
         return _Plan(unit, units, cluster_of, clusters)
 
+    def fits(plan: _Plan) -> bool:
+        # A readable picture needs few edges too: the edges between collapsed
+        # neurons of two dense layers (16 x 16) fill a page with labels.
+        assert max_nodes is not None
+        if len(plan.units) > max_nodes:
+            return False
+        drawn = 0
+        pairs: set[tuple[int, int]] = set()
+        units, unit = plan.units, plan.unit
+        for e in tr.edges:
+            up, uc = unit[e.parent], unit[e.child]
+            if up < 0 or uc < 0 or up == uc:
+                continue
+            if type(units[up]) is int and type(units[uc]) is int:
+                drawn += 1
+            else:
+                pairs.add((up, uc))
+            if drawn + len(pairs) > 2 * max_nodes:
+                return False
+        return True
+
     explicit = set(collapse)
     plan = build(explicit, False)
-    if max_nodes is None or len(plan.units) <= max_nodes:
+    if max_nodes is None or fits(plan):
         return plan
     # Too big: collapse module clusters, deepest first, then stack parallel nodes.
     depth = {p: i for s in scopes for i, p in enumerate(chains[s])}
     for d in sorted(set(depth.values()), reverse=True):
         for stacks in (False, True):
             plan = build(explicit | {p for p, pd in depth.items() if pd >= d}, stacks)
-            if len(plan.units) <= max_nodes:
+            if fits(plan):
                 return plan
     return build(explicit, True) if not depth else plan
 
@@ -552,8 +573,9 @@ def _emit_edges(g: graphviz.Digraph, tr: Trace, plan: _Plan, theme: Theme) -> No
             text += f" · {blocked} blocked"
             if blocked == len(edges):
                 attrs.update(style="dashed", color=theme.blocked_color)
-        if not terms:
-            attrs.update(style="dotted", color=theme.blocked_color)
+        if not terms:  # from constants: no derivative, nothing to say
+            g.edge(_unit_id(plan, up), _unit_id(plan, uc), style="dotted", color=theme.blocked_color)
+            continue
         g.edge(_unit_id(plan, up), _unit_id(plan, uc), label=_inline(html_text(text)), **attrs)
 
 

@@ -119,7 +119,7 @@ class Trace:
         edges: grouped by child, in argument order.
         root: the root's id.
         grads: "stored" (the nodes' ``.grad``) or "computed" (d(root)/d(node) by viz).
-        block_tol: |local derivative| at or below which an edge counts as a blocker.
+        block_tol: |local derivative| at or below which a saturating activation blocks.
         checked: whether ``check=True`` filled the finite-difference fields.
     """
 
@@ -165,14 +165,25 @@ def _role(v: Value, is_root: bool) -> str:
     return INTERMEDIATE if v.parents else LEAF
 
 
+# Activations whose derivative fades to 0 without reaching it: blocked below block_tol.
+SATURATING = frozenset({"tanh", "sigmoid", "softplus"})
+# What a zero local derivative means for ops where it has a name.
+_ZERO_MEANS = {
+    "relu": "dead relu",
+    "leaky_relu": "local derivative 0",
+    "maximum": "max takes the other input",
+    "minimum": "min takes the other input",
+    "clamp": "clamped",
+}
+
+
 def _blocker(op: str, local: float, block_tol: float) -> str | None:
-    if not abs(local) <= block_tol:  # nan and large values are not blockers
+    if op in SATURATING:
+        return f"saturated {op}" if abs(local) <= block_tol else None  # nan is not a blocker
+    if local != 0.0:
+        # A small factor (1e-4 * L2 penalty) scales the gradient on purpose: not a blocker.
         return None
-    if op == "relu":
-        return "dead relu"
-    if op in ("tanh", "sigmoid"):
-        return f"saturated {op}"
-    return "local derivative ~ 0"
+    return _ZERO_MEANS.get(op, "local derivative 0")
 
 
 def trace(
@@ -195,8 +206,11 @@ def trace(
             (default): "stored" when ``root.grad`` is non-zero (backward ran),
             else "computed", so a diagram drawn before ``backward()`` still
             shows the chain rule.
-        block_tol: an edge whose |local derivative| is at most this blocks the
-            gradient (dead ReLU, saturated tanh/sigmoid, a ~0 factor).
+        block_tol: a saturating activation (tanh, sigmoid, softplus) whose
+            |local derivative| is at most this blocks the gradient; any other
+            edge blocks where its local derivative is exactly 0 (a dead ReLU,
+            a zero factor, the loser of a max, a clamped input), since a small
+            factor such as an L2 penalty's 1e-4 scales the gradient on purpose.
         check: estimate every leaf's and parameter's gradient by central finite
             differences (see :func:`viz.check.finite_differences`).
         check_eps, check_atol, check_rtol: the check's step and tolerances
