@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from autograd import Value
+from viz.animation import animate_backward
 from viz.backend import RendererError, find_renderer, render_source
 from viz.diagram import Diagram, Theme, build_digraph, html_text, to_dot
 from viz.trace import Edge, GradSource, Node, Trace, trace
@@ -111,8 +112,8 @@ def render(root: Value, path: str | os.PathLike[str], **options: Any) -> Path:
     return write(draw(root, **options).source, target)
 
 
-# Written in their own modules, possibly later: imported on first use.
-_LAZY = {"animate_backward": "viz.animation", "grad_flow": "viz.gradflow"}
+# grad_flow's module is being written alongside: imported on first use, so viz imports without it.
+_LAZY = {"grad_flow": "viz.gradflow"}
 
 
 def __getattr__(name: str) -> Any:
