@@ -18,6 +18,7 @@ column), and the graph size is capped (``max_nodes``) so a page stays usable.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -39,8 +40,11 @@ MAX_NODES = 300
 _NODE_W = 180
 _NODE_MIN_H = 58
 _PORT_GAP = 20  # vertical room per argument on a node's left side, so edge labels don't overlap
-_COL_GAP = 160  # room between columns for the edge labels
+_COL_GAP = 175  # room between columns for the edge labels
 _ROW_GAP = 26
+_DUMMY_H = 6.0  # the height an edge takes where it crosses a column
+_DUMMY_GAP = 8.0
+_DUMMIES_PER_NODE = 20  # cap on those crossings, so the layout stays linear in the graph's size
 _MARGIN = 24
 _NAME_CHARS = 40  # longer labels are cut in explanations (the full text is in the node's tooltip)
 _MAX_TERMS = 6  # terms written out in a step's explanation; more are summarised
@@ -185,7 +189,17 @@ class _Box:
     x: float
     y: float
     h: float
-    column: int
+
+
+@dataclass(slots=True)
+class _Layout:
+    """Where everything goes: a box per node and, per edge, the heights at which it crosses the columns between
+    its ends (empty for an edge between neighbouring columns)."""
+
+    boxes: list[_Box]
+    waypoints: list[list[float]]
+    width: float
+    height: float
 
 
 def _columns(tr: Trace, out_edges: list[list[int]]) -> list[int]:
@@ -197,52 +211,87 @@ def _columns(tr: Trace, out_edges: list[list[int]]) -> list[int]:
     return column
 
 
-def _layout(tr: Trace) -> tuple[list[_Box], float, float]:
-    """Place the nodes: one column per level, rows ordered by the mean row of their neighbours."""
+def _layout(tr: Trace) -> _Layout:
+    """Place the nodes: one column per level, rows ordered by the mean height of their neighbours.
+
+    An edge that spans several columns gets a thin placeholder in each column it
+    crosses (as in Sugiyama's layered drawing), so it runs between boxes rather
+    than through them. Placeholders are capped at a few per node, so a node used at
+    every level of a deep graph can't make the layout quadratic: edges beyond the
+    cap are drawn straight across.
+    """
+    n = len(tr.nodes)
     out_edges = tr.out_edges()
     in_edges = tr.in_edges()
     column = _columns(tr, out_edges)
     n_cols = max(column) + 1
+    # Items 0..n-1 are the nodes, the rest placeholders; up/down: neighbouring items one column away.
+    height = [float(max(_NODE_MIN_H, _PORT_GAP * len(in_edges[i]) + 12)) for i in range(n)]
+    item_column = list(column)
+    up: list[list[int]] = [[] for _ in range(n)]
+    down: list[list[int]] = [[] for _ in range(n)]
+    chains: list[list[int]] = [[] for _ in tr.edges]
+    budget = _DUMMIES_PER_NODE * n
+    for k, e in enumerate(tr.edges):
+        span = column[e.child] - column[e.parent]
+        previous = e.parent
+        if 1 < span <= budget + 1:
+            budget -= span - 1
+            for c in range(column[e.parent] + 1, column[e.child]):
+                item = len(height)
+                height.append(_DUMMY_H)
+                item_column.append(c)
+                up.append([previous])
+                down.append([])
+                down[previous].append(item)
+                chains[k].append(item)
+                previous = item
+        up[e.child].append(previous)
+        down[previous].append(e.child)
+    is_node = [i < n for i in range(len(height))]
     cols: list[list[int]] = [[] for _ in range(n_cols)]
-    for node in tr.nodes:
-        cols[column[node.id]].append(node.id)
-    heights = [max(_NODE_MIN_H, _PORT_GAP * len(in_edges[i]) + 12) for i in range(len(tr.nodes))]
-    centre = [0.0] * len(tr.nodes)
+    for i, c in enumerate(item_column):
+        cols[c].append(i)
+    centre = [0.0] * len(height)
+
+    def gap(a: int, b: int) -> float:
+        return _ROW_GAP if is_node[a] and is_node[b] else _DUMMY_GAP
 
     def stack(ids: list[int]) -> None:
-        total = sum(heights[i] for i in ids) + _ROW_GAP * (len(ids) - 1)
+        total = sum(height[i] for i in ids) + sum(gap(a, b) for a, b in itertools.pairwise(ids))
         y = -total / 2
-        for i in ids:
-            centre[i] = y + heights[i] / 2
-            y += heights[i] + _ROW_GAP
+        for j, i in enumerate(ids):
+            if j:
+                y += gap(ids[j - 1], i)
+            centre[i] = y + height[i] / 2
+            y += height[i]
 
-    def sort_by(ids: list[int], neighbours: list[list[int]], end: str) -> None:
+    def sort_by(ids: list[int], neighbours: list[list[int]]) -> None:
         def key(i: int) -> float:
-            ys = [centre[getattr(tr.edges[k], end)] for k in neighbours[i]]
-            return sum(ys) / len(ys) if ys else centre[i]
+            ys = neighbours[i]
+            return sum(centre[j] for j in ys) / len(ys) if ys else centre[i]
 
         ids.sort(key=key)
         stack(ids)
 
     for ids in cols:
         stack(ids)
-    # Two barycentre sweeps (down by parents, up by consumers): few crossings for
-    # the trees and near-trees of expressions and neurons, in n log n.
+    # Two barycentre sweeps (down by the items to the left, up by those to the
+    # right): few crossings for the trees and near-trees of expressions and neurons.
     for _ in range(2):
         for ids in cols[1:]:
-            sort_by(ids, in_edges, "parent")
+            sort_by(ids, up)
         for ids in reversed(cols[:-1]):
-            sort_by(ids, out_edges, "child")
-    top = min(centre[i] - heights[i] / 2 for i in range(len(tr.nodes)))
-    bottom = max(centre[i] + heights[i] / 2 for i in range(len(tr.nodes)))
+            sort_by(ids, down)
+    top = min(centre[i] - height[i] / 2 for i in range(len(height)))
+    bottom = max(centre[i] + height[i] / 2 for i in range(len(height)))
     boxes = [
-        _Box(_MARGIN + column[i] * (_NODE_W + _COL_GAP), _MARGIN + centre[i] - heights[i] / 2 - top, heights[i],
-             column[i])
-        for i in range(len(tr.nodes))
+        _Box(_MARGIN + column[i] * (_NODE_W + _COL_GAP), _MARGIN + centre[i] - height[i] / 2 - top, height[i])
+        for i in range(n)
     ]
+    waypoints = [[_MARGIN + centre[i] - top for i in chain] for chain in chains]
     width = 2 * _MARGIN + n_cols * _NODE_W + (n_cols - 1) * _COL_GAP
-    height = 2 * _MARGIN + bottom - top
-    return boxes, width, height
+    return _Layout(boxes, waypoints, width, 2 * _MARGIN + bottom - top)
 
 
 # ----------------------------------------------------------------------------
@@ -264,7 +313,8 @@ def _f(x: float) -> str:
     return f"{x:.1f}"
 
 
-def _svg(tr: Trace, steps: list[Step], boxes: list[_Box], width: float, height: float) -> str:
+def _svg(tr: Trace, steps: list[Step], layout: _Layout) -> str:
+    boxes, width, height = layout.boxes, layout.width, layout.height
     step_of = [-1] * len(tr.nodes)
     for k, s in enumerate(steps):
         step_of[s.node] = k
@@ -281,7 +331,12 @@ def _svg(tr: Trace, steps: list[Step], boxes: list[_Box], width: float, height: 
         n_args = len(in_edges[e.child])
         x1, y1 = p.x + _NODE_W, p.y + p.h / 2
         x2, y2 = c.x, c.y + (e.arg + 1) * c.h / (n_args + 1)
-        dx = max(40.0, (x2 - x1) / 2)
+        d = f"M{_f(x1)},{_f(y1)}"
+        for y in layout.waypoints[i]:  # straight through each column it crosses, curves between columns
+            x = x1 + _COL_GAP
+            d += _curve(x1, y1, x, y) + f" H{_f(x + _NODE_W)}"
+            x1, y1 = x + _NODE_W, y
+        d += _curve(x1, y1, x2, y2)
         classes = ["edge"]
         if e.contribution is None:
             classes.append("const")
@@ -296,7 +351,7 @@ def _svg(tr: Trace, steps: list[Step], boxes: list[_Box], width: float, height: 
                     f" = {format_number(e.contribution)}")
         parts.append(f'<g class="{" ".join(classes)}" id="e{i}" data-step="{step_of[e.parent]}">'
                      f"<title>{_t(tip)}</title>"
-                     f'<path d="M{_f(x1)},{_f(y1)} C{_f(x1 + dx)},{_f(y1)} {_f(x2 - dx)},{_f(y2)} {_f(x2)},{_f(y2)}" '
+                     f'<path d="{d}" '
                      'marker-end="url(#arrow)"/>')
         if e.local is not None and e.contribution is not None:
             lx, ly = _f(x2 - 8), _f(y2 - 4)
@@ -337,6 +392,12 @@ def _svg(tr: Trace, steps: list[Step], boxes: list[_Box], width: float, height: 
         parts.append("</g>")
     parts.append("</g></svg>")
     return "".join(parts)
+
+
+def _curve(x1: float, y1: float, x2: float, y2: float) -> str:
+    """An S-shaped cubic from (x1, y1) to (x2, y2), leaving and arriving horizontally."""
+    dx = (x2 - x1) / 2
+    return f" C{_f(x1 + dx)},{_f(y1)} {_f(x2 - dx)},{_f(y2)} {_f(x2)},{_f(y2)}"
 
 
 def _json_number(x: float) -> float | str:
@@ -410,7 +471,7 @@ svg text { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 .edge.sent path { stroke: var(--done-edge); }
 .edge.blocked path { stroke: var(--blocked); stroke-dasharray: 6 3; }
 .edge.active path { stroke: var(--now); stroke-width: 3; stroke-dasharray: 8 5; animation: flow 0.8s linear infinite; }
-.edge.active text { fill: var(--now); font-weight: 700; font-size: 12px; }
+.edge.active text { fill: var(--now); font-weight: 700; }
 @keyframes flow { to { stroke-dashoffset: -26; } }
 @media (prefers-reduced-motion: reduce) { .edge.active path { animation: none; } }
 """
@@ -579,11 +640,10 @@ def animate_backward(
         )
     tr = trace(root, grads=grads)
     steps = backward_steps(tr)
-    boxes, width, height = _layout(tr)
     root_node = tr.nodes[tr.root]
     if title is None:
         title = f"Backward pass of {_name(root_node) if root_node.label else 'the output'}"
-    page = _html(title, _svg(tr, steps, boxes, width, height), _data(tr, steps, float(fps)), len(steps))
+    page = _html(title, _svg(tr, steps, _layout(tr)), _data(tr, steps, float(fps)), len(steps))
     out = Path(path)
     out.write_text(page, encoding="utf-8")
     return out
