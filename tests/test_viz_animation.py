@@ -175,6 +175,16 @@ def test_before_backward_the_page_shows_computed_gradients_and_leaves_grad_alone
     assert by_node[x_id]["lines"][1] == "= 1.0 × 3.0 + 1.0 × 3.0 + 1.0 × 2.0 = 8.0"
 
 
+def test_many_consumers_are_summarised_in_the_text_but_all_in_the_terms(tmp_path: Path) -> None:
+    x = Value(0.5, label="x")
+    total = autograd.sum([x * float(k) for k in range(1, 11)])  # d/dx = 1 + 2 + ... + 10 = 55
+    data = data_of(parse(animate_backward(total, tmp_path / "p.html")))
+    step = data["steps"][-1]
+    assert step["name"] == "x" and step["grad"] == 55.0
+    assert [t[1] for t in step["terms"]] == [float(k) for k in range(1, 11)]
+    assert step["lines"][1].endswith(" + 1.0 × 6.0 + … (4 more terms) = 55.0")
+
+
 def test_constants_get_no_step_and_their_edges_no_numbers(tmp_path: Path) -> None:
     x = Value(2.0, label="x")
     y = x * 5.0 + 1.0

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -154,19 +155,19 @@ def backward_steps(tr: Trace) -> list[Step]:
         terms: list[tuple[float, float, float]] = []
         symbolic: list[str] = []
         numeric: list[str] = []
-        children = [tr.edges[i].child for i in edge_ids]
+        uses = Counter(tr.edges[i].child for i in edge_ids)
         for i in edge_ids:
             e = tr.edges[i]
             assert e.local is not None and e.contribution is not None  # constant parents have no step
             terms.append((e.upstream, e.local, e.contribution))
             c = _name(tr.nodes[e.child])
-            arg = f" (argument {e.arg + 1})" if children.count(e.child) > 1 else ""
+            arg = f" (argument {e.arg + 1})" if uses[e.child] > 1 else ""
             symbolic.append(f"d({r})/d({c}) × d({c})/d({n}){arg}")
             numeric.append(f"{format_number(e.upstream)} × {format_number(e.local)}")
         if len(symbolic) > _MAX_TERMS:
-            more = f" + … ({len(symbolic) - _MAX_TERMS} more terms)"
-            symbolic = [*symbolic[:_MAX_TERMS], more.removeprefix(" + ")]
-            numeric = [*numeric[:_MAX_TERMS], more.removeprefix(" + ")]
+            more = f"… ({len(symbolic) - _MAX_TERMS} more terms)"
+            symbolic = [*symbolic[:_MAX_TERMS], more]
+            numeric = [*numeric[:_MAX_TERMS], more]
         rest = ""
         if node.grad_elsewhere:
             rest = f" + {format_number(node.grad_elsewhere)} (from consumers outside this graph)"
