@@ -637,7 +637,8 @@ def animate_backward(
         raise ValueError(
             f"animate_backward(): the graph has {size} nodes, more than max_nodes={max_nodes}; a step-by-step "
             "page of it would be unreadable. Animate a smaller piece (one neuron, a few samples), pass a larger "
-            "max_nodes, or draw the whole graph with viz.draw(root), which collapses modules into summary nodes."
+            "max_nodes, or draw the whole graph with viz.draw(root), which collapses modules into summary nodes "
+            "(collapse=['layers.0', ...] picks them)."
         )
     tr = trace(root, grads=grads)
     steps = backward_steps(tr)
