@@ -314,6 +314,20 @@ def test_auto_collapse_keeps_big_graphs_small() -> None:
     assert len([line for line in small.splitlines() if "[label=" in line and "->" not in line]) == len(full.nodes)
 
 
+def test_a_long_chain_becomes_stacks() -> None:
+    x = Value(0.5, label="x")
+    y = x
+    for i in range(3000):  # deeper than Python's recursion limit
+        y = (y * 1.0001).tanh() if i % 2 else y + 0.001
+    full = viz.draw(y, max_nodes=None, theme=Theme(legend=False)).source
+    assert full.count("->") == 7500 and "n7500 [label=" in full  # x, 3000 constants, 4500 ops
+    small = viz.draw(y, theme=Theme(legend=False)).source
+    drawn = [line.strip() for line in small.splitlines() if "[label=" in line and "->" not in line]
+    titles = sorted(line.split("<B>")[1].split("</B>")[0] for line in drawn)
+    # no two tanh nodes are parallel (each is one level deeper), so stacks gather each op
+    assert titles == ["1499 × tanh", "1500 × *", "1500 × +", "3000 × constants", "tanh", "x"]
+
+
 # ----------------------------------------------------------------------------
 # Theme and quoting
 # ----------------------------------------------------------------------------
@@ -339,7 +353,7 @@ def test_theme_options() -> None:
     ("text", "quoted"),
     [
         ('a "b" <c> & d', "a &quot;b&quot; &lt;c&gt; &amp; d"),
-        ("{x|y}\\n", "{x|y}\\n"),
+        ("{x|y}\\n \\N", "{x|y}\\\\n \\\\N"),  # a backslash doubled: Graphviz would expand \N
         ("line1\nline2", "line1<BR/>line2"),
         ("tab\there\x00\x7f", "tab\u2409here\u2400\u2421"),
         ("αβ ∂ 🙂", "αβ ∂ 🙂"),
@@ -353,4 +367,4 @@ def test_html_text(text: str, quoted: str) -> None:
 def test_labels_are_quoted_in_the_dot() -> None:
     x = Value(1.0, label='<b>"x" & {y}|\\')
     dot = viz.draw(x * 2.0, theme=Theme(legend=False)).source
-    assert "<B>&lt;b&gt;&quot;x&quot; &amp; {y}|\\</B>" in dot
+    assert "<B>&lt;b&gt;&quot;x&quot; &amp; {y}|\\\\</B>" in dot

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import autograd
 import viz
-from autograd import Value
+from autograd import Op, Value, apply
 from viz import backend
 from viz.diagram import Theme
 
@@ -151,14 +152,35 @@ def _visible(text: str) -> str:
     return "".join(text.replace("\r", "").translate(pictures).split())
 
 
-@given(label=st.text())
-@example(label='"<&>{}|\\\n"')
-@example(label="\x00tab\tline\r\nü∂🙂")
-@example(label="&amp; &#65; ]]>")
-def test_any_label_renders(label: str) -> None:
+@given(label=st.text(), scope=st.text(min_size=1), symbol=st.text())
+@example(label='"<&>{}|\\\n"', scope="layers.0", symbol="<op>")
+@example(label="\x00tab\tline\r\nü∂🙂", scope="{a|b}", symbol="\\")
+@example(label="&amp; &#65; ]]>", scope="&lt;", symbol="]]>")
+def test_any_label_renders(label: str, scope: str, symbol: str) -> None:
     # PATH is not touched here (hypothesis reruns the body): the fallback is asked for explicitly.
     renderer = backend.Renderer("graphviz-pure", str(FALLBACK))
+    row = Op(f"custom_{len(symbol)}", symbol, 1, lambda M, a: a * a, (lambda M, o, a: 2.0 * a,), (((-3.0, 3.0),),))
     v = Value(1.0, label=label)
-    svg = backend.render_source(viz.draw(v * 2.0, theme=Theme(legend=False)).source, "svg", renderer=renderer)
+    with autograd.scope(scope):
+        out = apply(row, v)
+    svg = backend.render_source(viz.draw(out, theme=Theme(legend=False)).source, "svg", renderer=renderer)
     shown = "".join(svg_text(svg).split())
-    assert _visible(label) in shown
+    for text in (label, scope, symbol):  # node label, cluster label, op symbol
+        assert _visible(text) in shown
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the fake renderer is a shell script")
+def test_fallback_found_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "graphviz-pure"
+    shim.write_text(f'#!/bin/sh\nexec "{FALLBACK}" "$@"\n', encoding="utf-8")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "elsewhere" / "python"))
+    assert backend.find_renderer() == backend.Renderer("graphviz-pure", str(shim))
+    assert viz.render(neuron(), tmp_path / "n.png").read_bytes().startswith(PNG_MAGIC)
+    shim.unlink()
+    with pytest.raises(viz.RendererError, match=r"no DOT renderer found.*pip install graphviz-pure.*apt-get"):
+        viz.render(neuron(), tmp_path / "m.svg")
+    assert not (tmp_path / "m.svg").exists()

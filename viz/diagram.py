@@ -160,6 +160,9 @@ def _mix(a: str, b: str, t: float) -> str:
 # ----------------------------------------------------------------------------
 
 _HTML = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("\n"): "<BR/>"}
+# Graphviz substitutes \N, \G, \E, \T, \H, \L (node name, graph name, ...) even in
+# HTML-like text, and reads \\ as one backslash: so a backslash is doubled.
+_HTML[ord("\\")] = "\\\\"
 # Control characters are not allowed in XML (so not in SVG): show their Unicode
 # "control picture" (U+2400 + code) instead, so they stay visible.
 _HTML.update({c: chr(0x2400 + c) for c in range(0x20) if c != ord("\n")})
@@ -170,7 +173,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def html_text(text: str) -> str:
-    """Quote text for an HTML-like DOT label: entities for ``& < > "``, ``<BR/>`` for newlines.
+    """Quote text for an HTML-like DOT label: entities for ``& < > "``, ``<BR/>`` for newlines, ``\\\\`` for ``\\``.
 
     Args:
         text: any text.
@@ -242,7 +245,8 @@ def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_con
             known = ", ".join(sorted(c for s in scopes for c in chains[s])[:8]) or "none: no node has a scope"
             raise ValueError(f"collapse: no node is inside the module {p!r} (modules: {known})")
 
-    def build(collapsed: set[str], stacks: bool) -> _Plan:
+    def build(collapsed: set[str], stacks: int) -> _Plan:
+        # stacks: 0 none; 1 parallel nodes (same module, role, op and depth); 2 same module, role and op.
         unit = [-1] * len(nodes)
         units: list[int | _Group] = []
         cluster_of: list[str | None] = []
@@ -260,7 +264,7 @@ def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_con
                 key = ("module", module)
             elif stacks and n.id != tr.root:
                 chain = chains[s]
-                key = ("stack", chain[-1] if chain else None, n.role, n.op, n.level)
+                key = ("stack", chain[-1] if chain else None, n.role, n.op, n.level if stacks == 1 else None)
             if key is None:
                 unit[n.id] = len(units)
                 units.append(n.id)
@@ -315,17 +319,19 @@ def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_con
         return True
 
     explicit = set(collapse)
-    plan = build(explicit, False)
+    plan = build(explicit, 0)
     if max_nodes is None or fits(plan):
         return plan
-    # Too big: collapse module clusters, deepest first, then stack parallel nodes.
+    # Too big: collapse module clusters, deepest first, then stack parallel nodes;
+    # last, stack every node of the same op (a long chain becomes one stack).
     depth = {p: i for s in scopes for i, p in enumerate(chains[s])}
-    for d in sorted(set(depth.values()), reverse=True):
-        for stacks in (False, True):
-            plan = build(explicit | {p for p, pd in depth.items() if pd >= d}, stacks)
+    levels = [explicit | {p for p, pd in depth.items() if pd >= d} for d in sorted(set(depth.values()), reverse=True)]
+    for collapsed in levels or [explicit]:
+        for stacks in (0, 1):
+            plan = build(collapsed, stacks)
             if fits(plan):
                 return plan
-    return build(explicit, True) if not depth else plan
+    return build((levels or [explicit])[-1], 2)
 
 
 def _stack_title(n: Node) -> str:
@@ -425,12 +431,12 @@ def build_digraph(
     members: dict[str | None, list[int]] = {}
     for k, c in enumerate(plan.cluster_of):
         members.setdefault(c, []).append(k)
+    kept = set(plan.clusters)
     used: set[str] = set()
     for c in members:
         if c is not None:
-            used.update(p for p in _prefixes(c) if p in set(plan.clusters))
+            used.update(p for p in _prefixes(c) if p in kept)
     children: dict[str | None, list[str]] = {}
-    kept = set(plan.clusters)
     for c in plan.clusters:
         if c in used:
             parents = [p for p in _prefixes(c)[:-1] if p in kept]

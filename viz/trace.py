@@ -240,21 +240,25 @@ def trace(
 
     nodes: list[Node] = []
     edges: list[Edge] = []
+    levels = [0] * len(order)
     for i, v in enumerate(order):
         level = 0
-        for arg, (p, local) in enumerate(zip(v.parents, v.local_grads)):
-            pid = index[p]
-            if nodes[pid].level >= level:
-                level = nodes[pid].level + 1
-            if p.role == CONSTANT:
-                edges.append(Edge(pid, i, arg, v.op, None, values[i], None))
-            else:
-                edges.append(
-                    Edge(pid, i, arg, v.op, local, values[i], local * values[i], _blocker(v.op, local, block_tol))
-                )
+        g = values[i]
         row = v.primitive
+        op = "" if row is None else row.name
+        if row is not None:
+            for arg, (p, local) in enumerate(zip(v.parents, v.local_grads)):
+                pid = index[p]
+                if levels[pid] >= level:
+                    level = levels[pid] + 1
+                if p.role == CONSTANT:
+                    edges.append(Edge(pid, i, arg, op, None, g, None))
+                else:
+                    edges.append(Edge(pid, i, arg, op, local, g, local * g, _blocker(op, local, block_tol)))
+        levels[i] = level
         symbol = "" if row is None else row.symbol
-        nodes.append(Node(i, v.label, v.op, v.data, values[i], _role(v, i == last), v.scope, level, symbol=symbol))
+        label, scope = v.label, v.scope
+        nodes.append(Node(i, label, op, v.data, g, _role(v, i == last), scope, level, symbol=symbol))
 
     for e in edges:
         if e.contribution is not None:
