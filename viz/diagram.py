@@ -502,7 +502,10 @@ def _emit_unit(graph: graphviz.Digraph, tr: Trace, plan: _Plan, k: int, theme: T
     if n.role == CONSTANT_ROLE:
         graph.node(f"n{n.id}", label=_label([html_text(n.name)]), **attrs)
         return
-    title = f"<B>{html_text(n.label)}</B>" if n.label else ""
+    label = n.label
+    if n.scope and label.startswith(n.scope + ".") and len(label) > len(n.scope) + 1:
+        label = label[len(n.scope) + 1 :]  # drawn inside its module's cluster, which names the path
+    title = f"<B>{html_text(label)}</B>" if label else ""
     if n.op:
         op = html_text(n.symbol or n.op)
         title = f"{title} = {op}" if title else f"<B>{op}</B>"
