@@ -274,9 +274,21 @@ def test_check_on_an_mlp_loss_in_chunks() -> None:
 
 def test_check_at_a_non_finite_point() -> None:
     x = Value(0.0, label="x")
-    y = x.log()  # -inf, derivative inf
-    tr = trace(y, check=True)
-    assert tr.nodes[0].grad == math.inf and tr.nodes[0].fd_grad is not None
+    tr = trace(x.log() * x.sqrt(), check=True)  # log'(0) = inf, sqrt'(0) = inf: grad = 0*inf + -inf*0... = nan
+    node = tr.nodes[0]
+    assert math.isnan(node.grad) and node.fd_grad is not None and math.isnan(node.fd_grad)
+    assert node.check_ok is False and node.check_error is not None and math.isnan(node.check_error)
+
+
+def test_compare() -> None:
+    from viz.check import _compare
+
+    assert _compare(math.inf, math.inf, 1e-5, 1e-3) == (0.0, True)
+    assert _compare(1.0, 1.0 + 1e-9, 1e-5, 1e-3)[1] is True
+    assert _compare(4.5, 3.0, 1e-5, 1e-3) == (pytest.approx(1 / 3), False)
+    assert _compare(1.0, math.inf, 1e-5, 1e-3) == (math.inf, False)
+    error, ok = _compare(math.nan, math.nan, 1e-5, 1e-3)
+    assert math.isnan(error) and not ok
 
 
 @given(x=st.floats(-3, 3), y=st.floats(-3, 3))

@@ -62,11 +62,18 @@ def finite_differences(
             node = tr.nodes[t]
             fd = seed * d
             node.fd_grad = fd
-            diff = abs(node.grad - fd)
-            scale = max(abs(node.grad), abs(fd))
-            node.check_error = diff / scale if scale > 0 else 0.0
-            node.check_ok = bool(diff <= atol + rtol * abs(fd)) if math.isfinite(diff) else node.grad == fd
+            node.check_error, node.check_ok = _compare(node.grad, fd, atol, rtol)
     tr.checked = True
+
+
+def _compare(grad: float, fd: float, atol: float, rtol: float) -> tuple[float, bool]:
+    """Return (relative error, agree?); equal infinities agree, anything against nan does not."""
+    if grad == fd:
+        return 0.0, True
+    diff = abs(grad - fd)
+    if not math.isfinite(diff):
+        return math.nan if math.isnan(diff) else math.inf, False
+    return diff / max(abs(grad), abs(fd)), bool(diff <= atol + rtol * abs(fd))
 
 
 def _forward(row: Op, xs: list[Any], width: int) -> Any:
