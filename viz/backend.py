@@ -44,7 +44,14 @@ class Renderer:
     path: str
 
     def can_render(self, fmt: str) -> bool:
-        """Return whether this renderer can produce ``fmt``."""
+        """Tell whether this renderer can produce a format.
+
+        Args:
+            fmt: a Graphviz output format ("svg", "pdf", ...).
+
+        Returns:
+            True for anything when it is ``dot``; graphviz-pure's formats otherwise.
+        """
         return self.name == "dot" or fmt in FALLBACK_FORMATS
 
 
@@ -115,7 +122,13 @@ def render_source(source: str, fmt: str, *, renderer: Renderer | None = None) ->
 
 
 def format_for(path: Path) -> str | None:
-    """Return the output format for a file's suffix (None for .dot/.gv: the DOT text).
+    """Return the output format for a file's suffix.
+
+    Args:
+        path: the file to write.
+
+    Returns:
+        The Graphviz format ("svg", "png", "pdf"), or None for .dot/.gv (the DOT text itself).
 
     Raises:
         ValueError: an unknown suffix (the message lists the known ones).

@@ -111,7 +111,14 @@ class Theme:
             raise ValueError(f"Theme ramp needs at least two colours, got {self.ramp!r}")
 
     def fmt(self, x: float) -> str:
-        """Format a number with ``number`` (nan and infinities spelt out, -0 shown as 0)."""
+        """Format a number with ``number`` (nan and infinities spelt out, -0 shown as 0).
+
+        Args:
+            x: the number.
+
+        Returns:
+            The text.
+        """
         if math.isnan(x):
             return "nan"
         if math.isinf(x):
@@ -119,7 +126,14 @@ class Theme:
         return self.number.format(x + 0.0)
 
     def grad_color(self, g: float) -> str:
-        """Return the fill for a gradient of size |g| (log scale between vanishing and exploding)."""
+        """Return the fill for a gradient of size |g| (log scale between vanishing and exploding).
+
+        Args:
+            g: the gradient.
+
+        Returns:
+            A '#rrggbb' colour.
+        """
         a = abs(g)
         if math.isnan(a) or math.isinf(a):
             return self.nonfinite_color
@@ -135,7 +149,14 @@ class Theme:
         return _mix(self.ramp[k], self.ramp[k + 1], t - k)
 
     def grad_kind(self, g: float) -> str | None:
-        """Return "vanishing", "exploding", "non-finite" or None for a gradient."""
+        """Classify a gradient's size.
+
+        Args:
+            g: the gradient.
+
+        Returns:
+            "vanishing", "exploding", "non-finite", or None when it is unremarkable (0 included).
+        """
         a = abs(g)
         if math.isnan(a) or math.isinf(a):
             return "non-finite"
@@ -371,7 +392,11 @@ class Diagram(graphviz.Digraph):
         return render_source(self.source, fmt)
 
     def svg(self) -> str:
-        """Return the diagram as SVG text."""
+        """Render the diagram as SVG (system ``dot`` or graphviz-pure).
+
+        Returns:
+            The SVG text.
+        """
         return self.pipe_format("svg").decode("utf-8")
 
     def _repr_image_svg_xml(self) -> str:
