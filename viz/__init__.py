@@ -17,7 +17,6 @@ graphviz-pure program installed with chainrule).
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from autograd import Value
 from viz.animation import animate_backward
 from viz.backend import RendererError, find_renderer, render_source
 from viz.diagram import Diagram, Theme, build_digraph, html_text, to_dot
+from viz.gradflow import grad_flow
 from viz.trace import Edge, GradSource, Node, Trace, trace
 
 __all__ = [
@@ -110,22 +110,3 @@ def render(root: Value, path: str | os.PathLike[str], **options: Any) -> Path:
     target = Path(path)
     format_for(target)  # an unknown suffix fails before any drawing
     return write(draw(root, **options).source, target)
-
-
-# grad_flow's module is being written alongside: imported on first use, so viz imports without it.
-_LAZY = {"grad_flow": "viz.gradflow"}
-
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'viz' has no attribute {name!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        raise AttributeError(f"module 'viz' has no attribute {name!r} ({module_name} is not there yet)") from None
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
