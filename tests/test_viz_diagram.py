@@ -292,6 +292,20 @@ def test_collapse_a_module() -> None:
     assert sum("2 blocked> color" in line and "style=dashed" in line for line in out) == 3
 
 
+def test_the_output_stays_visible_when_its_module_collapses() -> None:
+    model = nn.MLP(2, [3, 1], seed=0)
+    out = model([0.5, -1.0])
+    dot = viz.draw(out, collapse=["layers.0", "layers.1"], theme=Theme(legend=False)).source
+    drawn = [line.strip() for line in dot.splitlines() if "[label=" in line and "->" not in line]
+    assert len(drawn) == 5  # the two inputs, two summaries and the output
+    assert sum("shape=box3d" in line for line in drawn) == 2
+    root = next(line for line in drawn if "(seed)" in line)
+    assert "<B>dot</B>" in root and "penwidth=3" in root
+    assert "subgraph" not in dot  # no cluster is left to draw: the output sits outside its collapsed module
+    summary = next(line for line in drawn if "<B>layers.1</B>" in line)
+    assert "0 ops, 4 parameters" in summary  # its only op is the output itself
+
+
 def test_collapse_errors() -> None:
     _, loss = mlp_loss()
     with pytest.raises(ValueError, match=r"collapse: no node is inside the module 'layers\.7'"):

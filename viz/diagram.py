@@ -251,6 +251,12 @@ def _prefixes(scope: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def _cluster_above(chain: list[str], module: str) -> str | None:
+    """The innermost kept cluster strictly outside ``module`` (where its summary is drawn)."""
+    above = [p for p in chain if len(p) < len(module) and module.startswith(p + ".")]
+    return above[-1] if above else None
+
+
 def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_constants: bool) -> _Plan:
     nodes = tr.nodes
     visible = [show_constants or n.role != CONSTANT_ROLE for n in nodes]
@@ -281,23 +287,24 @@ def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_con
                 outer[s] = None if s is None else next((p for p in _prefixes(s) if p in collapsed), None)
             module = outer[s]
             key: tuple[Any, ...] | None = None
-            if module is not None:
+            if n.id == tr.root:
+                pass  # the output stays in sight (outside its module if that is collapsed)
+            elif module is not None:
                 key = ("module", module)
-            elif stacks and n.id != tr.root:
+            elif stacks:
                 chain = chains[s]
                 key = ("stack", chain[-1] if chain else None, n.role, n.op, n.level if stacks == 1 else None)
             if key is None:
                 unit[n.id] = len(units)
                 units.append(n.id)
                 chain = chains[s]
-                cluster_of.append(chain[-1] if chain else None)
+                cluster_of.append(_cluster_above(chains[s], module) if module else chain[-1] if chain else None)
                 continue
             k = groups.get(key)
             if k is None:
                 k = groups[key] = len(units)
                 if module is not None:
-                    above = [p for p in chains[s] if len(p) < len(module) and module.startswith(p + ".")]
-                    units.append(_Group("module", module, above[-1] if above else None))
+                    units.append(_Group("module", module, _cluster_above(chains[s], module)))
                 else:
                     units.append(_Group("stack", _stack_title(n), key[1]))
                 cluster_of.append(units[-1].cluster)  # type: ignore[union-attr]
