@@ -20,6 +20,7 @@ import numpy as np
 
 import autograd
 import nn
+import viz
 from autograd import Value
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (10, 3.4), "axes.grid": True, "grid.alpha": 0.3})
@@ -48,7 +49,7 @@ print(o)
 # %%
 neuron = nn.Neuron(2, activation="tanh")
 neuron.load_state_dict({"w.0": -3.0, "w.1": 1.0, "b": 6.8813735870195432})
-out = neuron([x1, x2])
+out = neuron([Value(2.0, "x1"), Value(0.0, "x2")])
 pre = out.parents[0]
 print(neuron, "->", out)
 print(f"its pre-activation node: op {pre.op!r}, {len(pre.parents)} inputs")
@@ -112,7 +113,28 @@ print(f"gradients stored on the leaves: x1 {x1.grad:.4f}, x2 {x2.grad:.4f}, w1 {
 # %% [markdown]
 # ## The neuron's gradient flow
 #
-# *(diagram: added when `viz` lands)*
+# `viz.draw` draws the graph the engine recorded for $o$, after `backward()`. Each box is a node with its
+# value (`data`) and its gradient $\partial o / \partial \text{node}$ (`grad`); each edge carries the chain
+# rule's term: the local derivative $\partial$ recorded by the consumer, times the consumer's gradient $g$,
+# giving the gradient that flows into the parent ($\to$). The colour shows $|\text{grad}|$ on a log scale.
+
+# %%
+viz.draw(o)
+
+# %% [markdown]
+# Read it from the right. The seed is $\partial o / \partial o = 1$. tanh's local derivative is
+# $1 - o^2 = 0.5$, so $z$ gets 0.5. Additions pass the gradient unchanged (local derivative 1), so every
+# term of the sum gets 0.5 too. A product hands each factor the *other* factor: $w_1$ gets
+# $x_1 \cdot 0.5 = 1$ and $x_1$ gets $w_1 \cdot 0.5 = -1.5$. Since $x_2 = 0$, the local derivative
+# $\partial (x_2 w_2) / \partial w_2 = x_2 = 0$ **blocks** the edge (dashed): $w_2$ gets no gradient and
+# is drawn as cut off: with this input, changing $w_2$ does not change the output at all.
+#
+# The same neuron as `nn.Neuron` is one `dot` node with an edge per weight, input and the bias, each
+# carrying its term:
+
+# %%
+out.backward()
+viz.draw(out)
 
 # %% [markdown]
 # ## Activations: what they do to the output and to the gradient

@@ -20,11 +20,14 @@ import math
 
 import matplotlib.pyplot as plt
 from hypothesis import given, settings
+from IPython.display import IFrame
 
 import autograd
 import nn
+import viz
 from autograd import Op, Value, apply, gradcheck, topological_order
 from autograd.testing import expressions, values_in
+from viz.animation import backward_steps
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (10, 3.4), "axes.grid": True, "grid.alpha": 0.3})
 
@@ -95,7 +98,13 @@ for v in order:
 # %% [markdown]
 # ## The diagram
 #
-# *(diagram: added when `viz` lands)*
+# `viz.draw` puts the same numbers on the picture: every node shows its value and gradient, every edge its
+# local derivative $\partial$, the consumer's gradient $g$, and the term they make ($\to$). $x$ has two
+# outgoing edges, and its gradient is the sum of their two terms. With `check=True` each input also shows
+# the finite-difference estimate of its gradient and the relative error.
+
+# %%
+viz.draw(f, check=True)
 
 # %% [markdown]
 # ## The sum over paths
@@ -151,7 +160,17 @@ for depth in (1, 4, 8, 12):
 # %% [markdown]
 # ## The backward pass, step by step
 #
-# *(animation: added when `viz` lands)*
+# `viz.animate_backward` writes a self-contained web page that replays the backward pass of $f$ one node at
+# a time, in reverse topological order: each step, one node's gradient arrives as the sum of the terms on
+# its outgoing edges. Open [05_backward.html](05_backward.html) (next to this notebook) in a browser for the
+# play / step controls; when this notebook runs in Jupyter it also shows below the steps, which are printed
+# here as text:
+
+# %%
+page = viz.animate_backward(f, "05_backward.html", title="Backward pass of f = sin(x*y) + x**2")
+for k, step in enumerate(backward_steps(viz.trace(f)), 1):
+    print(f"step {k}: " + "   ".join(step.lines))
+IFrame(page.name, width="100%", height=560)
 
 # %% [markdown]
 # ## Products of local derivatives: vanishing and exploding gradients
@@ -209,24 +228,17 @@ plt.show()
 # A factor of 0.25 over 30 layers leaves about $10^{-18}$ of the gradient at the input; a factor of 2 multiplies
 # it by about $10^{9}$. Nothing is wrong with any single derivative; the product does it.
 #
-# ### Per layer, in a network
+# ### The per-layer gradient-flow chart
 #
-# The gradients on the parameters follow the same product. `nn.grad_stats(model)` gives, per layer, the mean
-# and largest $|\partial L / \partial p|$ over its weights and bias:
+# The parameters' gradients follow the same product. `viz.grad_flow(model)` draws, per layer, the mean and
+# the largest $|\partial L / \partial p|$ over its weights and bias on a log scale, input side on the left:
+# a slope up to the right is a vanishing gradient, a slope down is an exploding one.
 
 # %%
-def per_layer(model):
-    stats = nn.grad_stats(model)
-    return [mean for mean, _ in stats.values()]
-
-
-fig, ax = plt.subplots(figsize=(6, 3.4))
-for w, (model, _) in chains.items():
-    ax.plot(range(1, DEPTH + 1), per_layer(model), marker=".", label=f"w = {w}")
-ax.set(yscale="log", xlabel="layer (1 = nearest the input)", ylabel="mean |dL/dp|",
-       title="per-layer parameter gradients, sigmoid chain")
-ax.legend()
-plt.tight_layout()
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+for ax, (w, (model, _)) in zip(axes, chains.items()):
+    viz.grad_flow(model, ax=ax, title=f"w = {w}: factor {0.25 * w:g} per layer")
+    ax.set_xticks(ax.get_xticks()[::5])  # 30 layers: label every fifth
 plt.show()
 
 # %% [markdown]
@@ -237,25 +249,16 @@ plt.show()
 
 # %%
 X, y01 = nn.make_moons(100, noise=0.1, seed=1)
-deep = {}
-for act in ("sigmoid", "tanh"):
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+for ax, act in zip(axes, ("sigmoid", "tanh")):
     model = nn.MLP(2, [8] * 10 + [1], activation=act, seed=0)
     nn.functional.binary_cross_entropy_with_logits([model(x) for x in X], y01.tolist()).backward()
-    deep[act] = model
-    means = per_layer(model)
-    print(f"{act:>8}: mean |dL/dp| of layer 1 / of layer 11 = {means[0]:.2e} / {means[-1]:.2e} "
+    means = [mean for mean, _ in nn.grad_stats(model).values()]
+    print(f"{act:>8}: mean |dL/dp| of the first layer / of the last = {means[0]:.2e} / {means[-1]:.2e} "
           f"= {means[0] / means[-1]:.1e}")
-
-fig, ax = plt.subplots(figsize=(6, 3.4))
-for act, model in deep.items():
-    ax.plot(range(1, 12), per_layer(model), marker="o", label=act)
-ax.set(yscale="log", xlabel="layer (1 = nearest the input, 11 = output)", ylabel="mean |dL/dp|",
-       title="MLP(2, [8]*10 + [1]) on moons, one backward pass")
-ax.legend()
-plt.tight_layout()
+    viz.grad_flow(model, ax=ax, title=f"MLP(2, [8] * 10 + [1]), {act}, one backward pass")
 plt.show()
 
-# %% [markdown]
 # ## Checking derivatives you write: `gradcheck`
 #
 # When you compose your own function from the engine's ops, its derivative comes from the chain rule for
