@@ -68,7 +68,10 @@ digraph chainrule {
 <TR><TD BGCOLOR="#f0f0f0" WIDTH="14"> </TD><TD ALIGN="LEFT">grad 0</TD></TR>
 <TR><TD BGCOLOR="#c51b8a" WIDTH="14"> </TD><TD ALIGN="LEFT">nan / inf</TD></TR>
 <TR><TD BGCOLOR="#bdbdbd" WIDTH="14"> </TD><TD ALIGN="LEFT">cut off by a blocked edge (dashed)</TD></TR>
-</TABLE>> shape=plain]
+<TR><TD COLSPAN="2" ALIGN="LEFT">edge: ∂ = local derivative · g = consumer's grad → term</TD></TR>
+<TR><TD COLSPAN="2" ALIGN="LEFT">dashed edge: blocked; dotted: from a constant</TD></TR>
+<TR><TD COLSPAN="2" ALIGN="LEFT">bold border: output; double: parameter</TD></TR>
+</TABLE>> shape=plain style=solid]
     }
 }
 """  # noqa: E501

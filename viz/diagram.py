@@ -652,11 +652,17 @@ def _emit_legend(g: graphviz.Digraph, theme: Theme) -> None:
     # One table row per line of DOT, so the source stays readable.
     rows = "".join(f'\n<TR><TD BGCOLOR="{colour}" WIDTH="14"> </TD><TD ALIGN="LEFT">{text}</TD></TR>'
                    for text, colour in cells)
+    notes = [
+        "edge: ∂ = local derivative · g = consumer's grad → term",
+        "dashed edge: blocked; dotted: from a constant",
+        "bold border: output; double: parameter",
+    ]
+    rows += "".join(f'\n<TR><TD COLSPAN="2" ALIGN="LEFT">{html_text(note)}</TD></TR>' for note in notes)
     title = '<TR><TD COLSPAN="2"><B>legend</B></TD></TR>'
     label = f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">\n{title}{rows}\n</TABLE>>'
     with g.subgraph(name="cluster_legend") as sub:
         sub.attr(label="", style="rounded", color=theme.cluster_color)
-        sub.node("legend", label=label, shape="plain")
+        sub.node("legend", label=label, shape="plain", style="solid")  # not the nodes' default fill
 
 
 def to_dot(
