@@ -37,6 +37,7 @@ __all__ = [
     "Theme",
     "Trace",
     "animate_backward",
+    "build_digraph",
     "draw",
     "find_renderer",
     "grad_flow",

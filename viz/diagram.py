@@ -380,9 +380,11 @@ def _stack_title(n: Node) -> str:
 class Diagram(graphviz.Digraph):
     """A ``graphviz.Digraph`` that displays in Jupyter through :mod:`viz.backend`.
 
-    Jupyter (``_repr_mimebundle_``) and :meth:`svg` render with the system
-    ``dot`` when it is installed and with graphviz-pure otherwise, so a diagram
-    shows inline on a machine without Graphviz.
+    Jupyter (``_repr_mimebundle_``), :meth:`svg` and :meth:`pipe_format`
+    render with the system ``dot`` when it is installed and with graphviz-pure
+    otherwise, so a diagram shows inline on a machine without Graphviz. (The
+    inherited ``render()``/``pipe()``/``view()`` of the graphviz package still
+    need ``dot``: write files with :func:`viz.render`.)
     """
 
     def pipe_format(self, fmt: str) -> bytes:
