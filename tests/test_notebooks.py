@@ -61,6 +61,15 @@ def test_committed_notebook_matches_its_source_and_carries_outputs(name: str) ->
     assert images, f"{name}: no figure in the committed outputs"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_relative_links_in_the_text_point_at_committed_files(name: str) -> None:
+    nb = nbformat.read(build.notebook_path(build.SOURCES / f"{name}.py"), as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and not t.startswith("#")]
+    missing = [t for t in targets if not (NOTEBOOKS / t).is_file()]
+    assert not missing, f"{name} links to missing files: {missing}"
+
+
 def _run(name: str, tmp_path: Path) -> nbformat.NotebookNode:
     nb = build.build(build.SOURCES / f"{name}.py")
     return build.execute(nb, tmp_path)
