@@ -102,6 +102,7 @@ plt.show()
 print("stored on the output node after backward():", o)
 print(f"gradients stored on the leaves: x1 {x1.grad:.4f}, x2 {x2.grad:.4f}, w1 {w1.grad:.4f}, "
       f"w2 {w2.grad:.4f}, b {b.grad:.4f}")
+assert w2.grad == 0.0 and abs(x1.grad + 1.5) < 1e-12 and abs(w1.grad - 1.0) < 1e-12
 
 # %% [markdown]
 # The black line on the left is where $\mathbf{w} \cdot \mathbf{x} + b = 0$: a single neuron splits its
