@@ -43,9 +43,9 @@ def fake(monkeypatch: pytest.MonkeyPatch, written: list[tuple[str, Path, dict[st
         path.write_text(f"diagram of {output.op} {output.data!r}")
         written.append(("diagram", path, {"check": check, "root": output}))
 
-    def animation(output: Value, path: Path) -> None:
+    def animation(output: Value, path: Path, *, title: str) -> None:
         path.write_text(f"animation of {output.op}")
-        written.append(("animation", path, {"root": output}))
+        written.append(("animation", path, {"root": output, "title": title}))
 
     monkeypatch.setattr(cli, "_write_diagram", diagram)
     monkeypatch.setattr(cli, "_write_animation", animation)
@@ -216,7 +216,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_old_files(
 ) -> None:
     (tmp_path / "g.svg").write_text("old")
 
-    def broken(output: Value, path: Path) -> None:
+    def broken(output: Value, path: Path, *, title: str) -> None:
         path.write_text("half")
         raise RuntimeError("renderer crashed")
 

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from autograd import Value
+from viz import render
+from viz.animation import animate_backward
+from viz.backend import SUFFIXES
 from viz.parse import (
     CONSTANTS,
     FUNCTIONS,
@@ -47,7 +50,7 @@ NEURON_VALUES: dict[str, float] = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, 
 """The classic neuron's inputs: its output is 1/sqrt(2) and d/dx1 = -1.5, d/dw1 = 1, d/dx2 = 0.5, d/dw2 = 0."""
 
 DEFAULT_OUTPUT = "chainrule.svg"
-DIAGRAM_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
+DIAGRAM_SUFFIXES = tuple(SUFFIXES)  # what viz.render writes: .svg .png .pdf .dot .gv
 ANIMATION_SUFFIX = ".html"
 
 # The finite-difference check uses autograd.gradcheck's defaults.
@@ -418,18 +421,11 @@ def _umask() -> int:
 
 
 def _write_diagram(output: Value, path: Path, *, check: bool) -> None:
-    import viz
-
-    if path.suffix.lower() in (".dot", ".gv"):
-        path.write_text(viz.draw(output, check=check).source, encoding="utf-8")
-    else:
-        viz.render(output, path, check=check)
+    render(output, path, check=check)  # the suffix picks the format; .dot/.gv write the DOT text
 
 
-def _write_animation(output: Value, path: Path) -> None:
-    import viz
-
-    viz.animate_backward(output, path)
+def _write_animation(output: Value, path: Path, *, title: str) -> None:
+    animate_backward(output, path, title=title)
 
 
 def write_outputs(output: Value, request: Request) -> list[Path]:
@@ -449,7 +445,8 @@ def write_outputs(output: Value, request: Request) -> list[Path]:
     if request.diagram is not None:
         jobs.append((request.diagram, lambda p: _write_diagram(output, p, check=request.check)))
     if request.animation is not None:
-        jobs.append((request.animation, lambda p: _write_animation(output, p)))
+        title = f"Backward pass of {unparse(request.tree)}"
+        jobs.append((request.animation, lambda p: _write_animation(output, p, title=title)))
     targets = [path for path, _ in jobs]
     try:
         with _staged(targets) as temporaries:
