@@ -342,7 +342,7 @@ def _plan(tr: Trace, *, collapse: Sequence[str], max_nodes: int | None, show_con
                 drawn += 1
             else:
                 pairs.add((up, uc))
-            if drawn + len(pairs) > 2 * max_nodes:
+            if drawn + len(pairs) > max_nodes:
                 return False
         return True
 
@@ -407,6 +407,10 @@ class Diagram(graphviz.Digraph):
             The SVG text.
         """
         return self.pipe_format("svg").decode("utf-8")
+
+    def __repr__(self) -> str:
+        # Fixed text (no memory address), so executed notebooks don't change on every run.
+        return f"<viz.Diagram: {len(self.body)} DOT statements; display it or use viz.render>"
 
     def _repr_image_svg_xml(self) -> str:
         return self.svg()
