@@ -445,12 +445,7 @@ class Value:
         Args:
             gradient: the seed d(loss)/d(self), 1.0 by default.
         """
-        for node, g in _propagate(self, _number_to_float(gradient, "backward() gradient")).items():
-            if node.role is not CONSTANT:
-                # NOTE: 0.0 + g is g exactly, so a fresh .grad keeps g's float
-                # object itself: one allocation less per node.
-                old = node.grad
-                node.grad = g if old == 0.0 and g != 0.0 else old + g
+        _propagate(self, _number_to_float(gradient, "backward() gradient"), accumulate=True)
 
     # -- operators: one-line calls into the op table ----------------------
 
@@ -549,23 +544,29 @@ def _consumer_counts(root: Value) -> dict[Value, int]:
     stack = [root] if root._a is not None else []
     pop = stack.pop
     push = stack.append
+    get = counts.get
     while stack:
         node = pop()
         b = node._b
-        if b is None:
-            parents: tuple[Value, ...] = (node._a,)
-        elif b is _MANY:
-            parents = node._a
-        else:
-            parents = (node._a, b)
-        for p in parents:
-            if p._a is None:  # a leaf: nothing waits on it
-                continue
-            if p in counts:
-                counts[p] += 1
-            else:
-                counts[p] = 1
-                push(p)
+        if b is _MANY:
+            for p in node._a:
+                if p._a is not None:  # leaves need no count
+                    n = get(p, 0)
+                    counts[p] = n + 1
+                    if not n:
+                        push(p)
+            continue
+        a = node._a  # one or two inputs, unrolled
+        if a._a is not None:
+            n = get(a, 0)
+            counts[a] = n + 1
+            if not n:
+                push(a)
+        if b is not None and b._a is not None:
+            n = get(b, 0)
+            counts[b] = n + 1
+            if not n:
+                push(b)
     return counts
 
 
@@ -612,54 +613,97 @@ def topological_order(root: Value | Sequence[Value]) -> list[Value]:
     return order
 
 
-def _propagate(root: Value, seed: float) -> dict[Value, float]:
+def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]:
     """The chain rule, on floats: d(root)/d(node) * seed for every node reached.
 
     A node is processed once all of its consumers have added their
     contribution (Kahn's algorithm on the consumer counts), so this is a
     reverse topological walk without recursion and without a separate sort.
-    Constant leaves appear in the result (with a meaningless value) and are
-    skipped by the callers: filtering them here would cost a check per edge.
+    A node's contributions are summed in the order its consumers are
+    processed; a node with one consumer (most of them) never enters a dict:
+    its gradient travels on the stack with it.
+
+    Args:
+        root: where the walk starts.
+        seed: d(output)/d(root).
+        accumulate: add every node's result into its ``.grad`` (backward());
+            else return them all (grad()).
+
+    Returns:
+        With ``accumulate``, the leaves' results only (already added, constants
+        skipped); else every node's result (constant leaves with a meaningless
+        value: callers skip them).
     """
     pending = _consumer_counts(root)
-    grads: dict[Value, float] = {root: seed}
-    stack = [root] if root._a is not None else []
-    pop = stack.pop
-    push = stack.append
-    get = grads.get
-    while stack:
+    partial: dict[Value, float] = {}  # nodes with several consumers, until the last one arrives
+    leaves: dict[Value, float] = {}
+    results: dict[Value, float] = {}
+    if root._a is None:
+        leaves[root] = seed
+    nodes = [root] if root._a is not None else []
+    upstream = [seed]
+    pop = nodes.pop
+    push = nodes.append
+    gpop = upstream.pop
+    gpush = upstream.append
+    leaf_get = leaves.get
+    partial_pop = partial.pop
+    while nodes:
         node = pop()
-        g = grads[node]
+        g = gpop()
+        if accumulate:
+            # NOTE: 0.0 + g is g exactly, so a fresh .grad keeps g's float
+            # object itself: one allocation less per node.
+            old = node.grad
+            node.grad = g if old == 0.0 and g != 0.0 else old + g
+        else:
+            results[node] = g
         b = node._b
         if b is _MANY:
             for p, local in zip(node._a, node._ga):
-                grads[p] = get(p, 0.0) + local * g
-                if p._a is not None:
-                    n = pending[p] - 1
-                    if n:
-                        pending[p] = n
-                    else:
-                        push(p)
+                if p._a is None:
+                    leaves[p] = leaf_get(p, 0.0) + local * g
+                    continue
+                n = pending[p]
+                if n == 1:
+                    push(p)
+                    gpush(partial_pop(p, 0.0) + local * g)
+                else:
+                    pending[p] = n - 1
+                    partial[p] = partial.get(p, 0.0) + local * g
             continue
         # One or two inputs, the common cases, unrolled: ~30% faster than
         # building tuples for the loop above.
         a = node._a
-        grads[a] = get(a, 0.0) + node._ga * g
-        if a._a is not None:
-            n = pending[a] - 1
-            if n:
-                pending[a] = n
-            else:
+        if a._a is None:
+            leaves[a] = leaf_get(a, 0.0) + node._ga * g
+        else:
+            n = pending[a]
+            if n == 1:
                 push(a)
+                gpush(partial_pop(a, 0.0) + node._ga * g)
+            else:
+                pending[a] = n - 1
+                partial[a] = partial.get(a, 0.0) + node._ga * g
         if b is not None:
-            grads[b] = get(b, 0.0) + node._gb * g
-            if b._a is not None:
-                n = pending[b] - 1
-                if n:
-                    pending[b] = n
-                else:
+            if b._a is None:
+                leaves[b] = leaf_get(b, 0.0) + node._gb * g
+            else:
+                n = pending[b]
+                if n == 1:
                     push(b)
-    return grads
+                    gpush(partial_pop(b, 0.0) + node._gb * g)
+                else:
+                    pending[b] = n - 1
+                    partial[b] = partial.get(b, 0.0) + node._gb * g
+    if not accumulate:
+        results.update(leaves)
+        return results
+    for leaf, g in leaves.items():
+        if leaf.role is not CONSTANT:
+            old = leaf.grad
+            leaf.grad = g if old == 0.0 and g != 0.0 else old + g
+    return leaves
 
 
 class ValueMath:
@@ -775,7 +819,10 @@ def grad(
     for i, x in enumerate(items):
         if not isinstance(x, Value):
             raise TypeError(f"grad() inputs[{i}] must be a Value, got {type(x).__name__} {x!r}")
-    grads: dict[Value, Any] = _propagate_graph(output, 1.0) if create_graph else _propagate(output, 1.0)
+    if create_graph:
+        grads: dict[Value, Any] = _propagate_graph(output, 1.0)
+    else:
+        grads = _propagate(output, 1.0, accumulate=False)
     result = []
     for i, x in enumerate(items):
         if x in grads and x.role is not CONSTANT:
