@@ -87,11 +87,15 @@ def _leaf(data: float, meta: tuple[str, str | None]) -> Value:
     v._b = None
     v._ga = 0.0
     v._gb = 0.0
+    v._n = 0
     return v
 
 
 def _set_edges(v: Value, op: Op, args: tuple[Value, ...], grads: tuple[float, ...]) -> None:
     v._op = op
+    for a in args:
+        if a._a is not None:
+            a._n += 1
     if len(args) == 1:
         v._a = args[0]
         v._ga = grads[0]
@@ -226,6 +230,7 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         v.data = out
         v.grad = 0.0
         v._meta = meta
+        v._n = 0
         if enabled and (a.role is not CONSTANT or b.role is not CONSTANT):
             v._op = op
             v.role = VARIABLE
@@ -233,6 +238,10 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
             v._b = b
             v._ga = ga
             v._gb = gb
+            if a._a is not None:
+                a._n += 1
+            if b._a is not None:
+                b._n += 1
         else:
             v._op = None
             v.role = CONSTANT if a.role is CONSTANT and b.role is CONSTANT else VARIABLE
@@ -281,11 +290,14 @@ def _unary(op: Op) -> Callable[[Value], Value]:
         v._meta = meta
         v._b = None
         v._gb = 0.0
+        v._n = 0
         if enabled and self.role is not CONSTANT:
             v._op = op
             v.role = VARIABLE
             v._a = self
             v._ga = ga
+            if self._a is not None:
+                self._n += 1
         else:
             v._op = None
             v.role = self.role if self.role is CONSTANT else VARIABLE
@@ -328,7 +340,9 @@ class Value:
     # rebuild the tuples on access.
     # (label, scope) share one slot, _meta: most nodes have no label and share
     # their module's tuple; one slot less is less for the collector to visit.
-    __slots__ = ("data", "grad", "_meta", "_op", "role", "_a", "_b", "_ga", "_gb")
+    # _n counts the edges recorded into this node (its consumers), so backward
+    # needs no counting pass; it fits in the object's allocation size class.
+    __slots__ = ("data", "grad", "_meta", "_op", "role", "_a", "_b", "_ga", "_gb", "_n")
     # Make numpy hand `np.float64(2) * v` back to Value.__rmul__ instead of
     # building an object array.
     __array_ufunc__ = None
@@ -342,6 +356,7 @@ class Value:
     _b: Any
     _ga: Any
     _gb: Any
+    _n: int
 
     def __init__(self, data: object, label: str = "") -> None:
         if type(data) is not float:  # floats, the common case, need no check
@@ -360,6 +375,7 @@ class Value:
         self._b = None
         self._ga = 0.0
         self._gb = 0.0
+        self._n = 0
 
     @property
     def label(self) -> str:
@@ -538,10 +554,11 @@ def clamp(x: Operand, lo: Operand | None = None, hi: Operand | None = None) -> V
 # ----------------------------------------------------------------------------
 
 
-def _consumer_counts(root: Value) -> dict[Value, int]:
-    """Count, for each non-leaf node below root, the edges that consume it."""
+def _consumer_counts(roots: list[Value]) -> dict[Value, int]:
+    """Count, for each non-leaf node at or below the roots, the edges that consume it from there."""
     counts: dict[Value, int] = {}
-    stack = [root] if root._a is not None else []
+    is_root = set(roots)
+    stack = [r for r in roots if r._a is not None]
     pop = stack.pop
     push = stack.append
     get = counts.get
@@ -553,19 +570,19 @@ def _consumer_counts(root: Value) -> dict[Value, int]:
                 if p._a is not None:  # leaves need no count
                     n = get(p, 0)
                     counts[p] = n + 1
-                    if not n:
+                    if not n and p not in is_root:
                         push(p)
             continue
         a = node._a  # one or two inputs, unrolled
         if a._a is not None:
             n = get(a, 0)
             counts[a] = n + 1
-            if not n:
+            if not n and a not in is_root:
                 push(a)
         if b is not None and b._a is not None:
             n = get(b, 0)
             counts[b] = n + 1
-            if not n:
+            if not n and b not in is_root:
                 push(b)
     return counts
 
@@ -617,11 +634,12 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
     """The chain rule, on floats: d(root)/d(node) * seed for every node reached.
 
     A node is processed once all of its consumers have added their
-    contribution (Kahn's algorithm on the consumer counts), so this is a
-    reverse topological walk without recursion and without a separate sort.
-    A node's contributions are summed in the order its consumers are
-    processed; a node with one consumer (most of them) never enters a dict:
-    its gradient travels on the stack with it.
+    contribution (Kahn's algorithm), so this is a reverse topological walk
+    without recursion and without a separate sort. The consumer counts come
+    from ``_n``, recorded when the consumers were made; a node with one
+    consumer (most of them) never enters a dict: its gradient travels on the
+    stack with it. A count can be too high (a consumer outside this graph) or,
+    if threads raced while building, too low: see :func:`_walk`.
 
     Args:
         root: where the walk starts.
@@ -634,20 +652,59 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
         skipped); else every node's result (constant leaves with a meaningless
         value: callers skip them).
     """
-    pending = _consumer_counts(root)
-    partial: dict[Value, float] = {}  # nodes with several consumers, until the last one arrives
+    partial: dict[Value, float] = {}  # contributions so far, for nodes still waiting for consumers
+    pending: dict[Value, int] = {}  # consumers still to come, for nodes that had more than one
     leaves: dict[Value, float] = {}
     results: dict[Value, float] = {}
     if root._a is None:
         leaves[root] = seed
-    nodes = [root] if root._a is not None else []
-    upstream = [seed]
+    else:
+        _walk([root], [seed], partial, pending, leaves, results, accumulate)
+        if partial:
+            # Some nodes wait for consumers that are not in this graph (made
+            # from the same nodes for another output): count the consumers
+            # that are, below the waiting nodes, and finish from there.
+            counts = _consumer_counts(list(partial))
+            pending.clear()
+            pending.update(counts)
+            ready = [v for v in partial if v not in counts]
+            _walk(ready, [partial.pop(v) for v in ready], partial, pending, leaves, results, accumulate)
+            assert not partial
+    if not accumulate:
+        for leaf, g in leaves.items():
+            results[leaf] = g
+        return results
+    for leaf, g in leaves.items():
+        if leaf.role is not CONSTANT:
+            old = leaf.grad
+            leaf.grad = g if old == 0.0 and g != 0.0 else old + g
+    return leaves
+
+
+def _walk(
+    nodes: list[Value],
+    upstream: list[float],
+    partial: dict[Value, float],
+    pending: dict[Value, int],
+    leaves: dict[Value, float],
+    results: dict[Value, float],
+    accumulate: bool,
+) -> None:
+    """Process ready op nodes (with their gradients) and every node they make ready.
+
+    A node's remaining consumer count is ``pending[node]`` if it is there,
+    else its recorded ``_n``. A count that is too low only releases a node
+    early: it is then processed again when the rest arrives, which by the
+    linearity of the chain rule gives the same sums.
+    """
     pop = nodes.pop
     push = nodes.append
     gpop = upstream.pop
     gpush = upstream.append
     leaf_get = leaves.get
     partial_pop = partial.pop
+    partial_get = partial.get
+    pending_get = pending.get
     while nodes:
         node = pop()
         g = gpop()
@@ -656,6 +713,8 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
             # object itself: one allocation less per node.
             old = node.grad
             node.grad = g if old == 0.0 and g != 0.0 else old + g
+        elif node in results:
+            results[node] += g
         else:
             results[node] = g
         b = node._b
@@ -664,13 +723,14 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
                 if p._a is None:
                     leaves[p] = leaf_get(p, 0.0) + local * g
                     continue
-                n = pending[p]
-                if n == 1:
+                n = pending_get(p) or p._n
+                if n <= 1:
                     push(p)
                     gpush(partial_pop(p, 0.0) + local * g)
+                    pending.pop(p, None)
                 else:
                     pending[p] = n - 1
-                    partial[p] = partial.get(p, 0.0) + local * g
+                    partial[p] = partial_get(p, 0.0) + local * g
             continue
         # One or two inputs, the common cases, unrolled: ~30% faster than
         # building tuples for the loop above.
@@ -678,32 +738,28 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
         if a._a is None:
             leaves[a] = leaf_get(a, 0.0) + node._ga * g
         else:
-            n = pending[a]
-            if n == 1:
+            n = pending_get(a) or a._n
+            if n <= 1:
                 push(a)
                 gpush(partial_pop(a, 0.0) + node._ga * g)
+                if n != a._n:
+                    pending.pop(a, None)
             else:
                 pending[a] = n - 1
-                partial[a] = partial.get(a, 0.0) + node._ga * g
+                partial[a] = partial_get(a, 0.0) + node._ga * g
         if b is not None:
             if b._a is None:
                 leaves[b] = leaf_get(b, 0.0) + node._gb * g
             else:
-                n = pending[b]
-                if n == 1:
+                n = pending_get(b) or b._n
+                if n <= 1:
                     push(b)
                     gpush(partial_pop(b, 0.0) + node._gb * g)
+                    if n != b._n:
+                        pending.pop(b, None)
                 else:
                     pending[b] = n - 1
-                    partial[b] = partial.get(b, 0.0) + node._gb * g
-    if not accumulate:
-        results.update(leaves)
-        return results
-    for leaf, g in leaves.items():
-        if leaf.role is not CONSTANT:
-            old = leaf.grad
-            leaf.grad = g if old == 0.0 and g != 0.0 else old + g
-    return leaves
+                    partial[b] = partial_get(b, 0.0) + node._gb * g
 
 
 class ValueMath:
@@ -771,7 +827,7 @@ def _value_local_grads(node: Value) -> tuple[Any, ...]:
 
 def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
     """The chain rule again, building the backward pass out of Values (create_graph)."""
-    pending = _consumer_counts(root)
+    pending = _consumer_counts([root])
     grads: dict[Value, Any] = {root: seed}
     stack = [root] if root._a is not None else []
     while stack:
