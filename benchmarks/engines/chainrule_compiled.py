@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.engines.base import Unavailable
-from benchmarks.engines.chainrule_scalar import _load_nn, version
+from benchmarks.engines.chainrule_scalar import moons_model, version
 
 try:
     import autograd
@@ -31,13 +31,7 @@ __all__ = ["LABEL", "moons", "version"]
 
 class _Trainer:
     def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> None:
-        mlp, hinge_loss = _load_nn()
-        self.model = mlp(2, [16, 16, 1], activation="relu", final_activation="linear", seed=0)
-        self.params = list(self.model.parameters())
-        if len(self.params) != len(params):
-            raise ValueError(f"chainrule MLP has {len(self.params)} parameters, got {len(params)} initial values")
-        for p, value in zip(self.params, params):
-            p.data = float(value)
+        self.model, self.params, hinge_loss = moons_model(params)
         X = np.asarray(inputs, dtype=float)
         y = np.asarray(labels, dtype=float)
         self.n = len(y)

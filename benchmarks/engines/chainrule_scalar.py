@@ -70,15 +70,22 @@ def _load_nn() -> tuple[Any, Any]:
     return nn.MLP, hinge_loss
 
 
+def moons_model(params: Sequence[float]) -> tuple[Any, list[Value], Any]:
+    """Return chainrule's ``nn.MLP(2, [16, 16, 1])`` set to ``params`` (micrograd's order), its
+    parameter list and ``nn.functional.hinge_loss``."""
+    mlp, hinge_loss = _load_nn()
+    model = mlp(2, [16, 16, 1], activation="relu", final_activation="linear", seed=0)
+    parameters = list(model.parameters())
+    if len(parameters) != len(params):
+        raise ValueError(f"chainrule MLP has {len(parameters)} parameters, got {len(params)} initial values")
+    for p, value in zip(parameters, params):
+        p.data = float(value)
+    return model, parameters, hinge_loss
+
+
 class _Trainer:
     def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> None:
-        mlp, self.hinge_loss = _load_nn()
-        self.model = mlp(2, [16, 16, 1], activation="relu", final_activation="linear", seed=0)
-        self.params = list(self.model.parameters())
-        if len(self.params) != len(params):
-            raise ValueError(f"chainrule MLP has {len(self.params)} parameters, got {len(params)} initial values")
-        for p, value in zip(self.params, params):
-            p.data = float(value)
+        self.model, self.params, self.hinge_loss = moons_model(params)
         self.inputs = [list(x) for x in inputs]
         self.labels = list(labels)
 
