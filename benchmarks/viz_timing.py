@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import autograd
@@ -65,9 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     for steps in (int(s) for s in args.sizes.split(",")):
         root = _chain(steps)
         n = steps + 1
-        t_med, t_min, t_max = _times(lambda root=root: viz.trace(root), args.repeats)
+        t_med, t_min, t_max = _times(partial(viz.trace, root), args.repeats)
         tr = viz.trace(root)
-        d_med, d_min, d_max = _times(lambda tr=tr: viz.to_dot(tr), args.repeats)
+        d_med, d_min, d_max = _times(partial(viz.to_dot, tr), args.repeats)
         print(f"{n:>8}  {t_med / n * 1e6:>9.2f} us  {d_med / n * 1e6:>9.2f} us  "
               f"(trace {t_min / n * 1e6:.2f}-{t_max / n * 1e6:.2f}, dot {d_min / n * 1e6:.2f}-{d_max / n * 1e6:.2f})")
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         for suffix in ("svg", "png"):
             for check in (False, True):
                 path = Path(tmp) / f"moons.{suffix}"
-                med, lo, hi = _times(lambda path=path, check=check: viz.render(loss, path, check=check), args.repeats)
+                med, lo, hi = _times(partial(viz.render, loss, path, check=check), args.repeats)
                 print(f"  {suffix} check={check!s:<5}  {med:.3f} s  (min {lo:.3f}, max {hi:.3f})")
     print(f"renderer: {viz.find_renderer()}")
 
