@@ -204,6 +204,12 @@ def test_trace_gives_one_sample_graph_for_drawing() -> None:
     assert fn.graph is None
     fn(x)
     assert fn.graph is not None and fn.graph.op == "tanh"
+    # viz draws the traced sample like any graph: the edge into tanh carries its local derivative
+    import viz
+
+    graph.backward()
+    source = viz.draw(graph).source
+    assert "tanh" in source and "x" in source
 
 
 def test_a_list_of_outputs_gives_one_column_each() -> None:
