@@ -44,6 +44,22 @@ class Trainer(Protocol):
         """Return the parameters' gradients from the last step, in micrograd's order."""
 
 
+class ValueGraph:
+    """A built graph of micrograd-style scalars (``.data``, ``.grad``, ``.backward()``): chainrule's and micrograd's."""
+
+    def __init__(self, root: Any, leaves: Sequence[Any]) -> None:
+        self.root = root
+        self.leaves = leaves
+
+    def backward(self) -> None:
+        """Run backward from the root."""
+        self.root.backward()
+
+    def summary(self) -> dict[str, float]:
+        """Return the root value and the sum of the leaf gradients."""
+        return {"value": float(self.root.data), "leaf_grad_sum": float(sum(v.grad for v in self.leaves))}
+
+
 def pairwise_sum(items: Sequence[Any]) -> Any:
     """Sum items as a balanced binary tree: add neighbours, level by level.
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from importlib import metadata
 
-from benchmarks.engines.base import Unavailable, pairwise_sum
+from benchmarks.engines.base import Unavailable, ValueGraph, pairwise_sum
 
 try:
     from micrograd.engine import Value
@@ -43,33 +43,21 @@ class TanhValue(Value):
         return out
 
 
-class _Graph:
-    def __init__(self, root: Value, leaves: Sequence[Value]) -> None:
-        self.root = root
-        self.leaves = leaves
-
-    def backward(self) -> None:
-        self.root.backward()
-
-    def summary(self) -> dict[str, float]:
-        return {"value": float(self.root.data), "leaf_grad_sum": float(sum(v.grad for v in self.leaves))}
-
-
-def balanced_sum(a: Sequence[float], b: Sequence[float]) -> _Graph:
+def balanced_sum(a: Sequence[float], b: Sequence[float]) -> ValueGraph:
     """Build sum_i a_i * b_i as a pairwise tree of micrograd Values."""
     xs = [Value(x) for x in a]
     ys = [Value(y) for y in b]
     root = pairwise_sum([x * y for x, y in zip(xs, ys)])
-    return _Graph(root, xs + ys)
+    return ValueGraph(root, xs + ys)
 
 
-def tanh_chain(x0: float, steps: int) -> _Graph:
+def tanh_chain(x0: float, steps: int) -> ValueGraph:
     """Build x = tanh(x) ``steps`` times from one leaf."""
     leaf = TanhValue(x0)
     x = leaf
     for _ in range(steps):
         x = x.tanh()
-    return _Graph(x, [leaf])
+    return ValueGraph(x, [leaf])
 
 
 class _Trainer:
