@@ -2,15 +2,15 @@
 
 Example::
 
-    from autograd import Value
+    from chainrule.autograd import Value
     x = Value(2.0, label="x")
     y = x * x + x.sin()
     y.backward()
     x.grad  # 2*x + cos(x)
 """
 
-from autograd.compiler import Compiled, DataDependentGraphError, compile
-from autograd.engine import (
+from chainrule.autograd.compiler import Compiled, DataDependentGraphError, compile
+from chainrule.autograd.engine import (
     CONSTANT,
     PARAMETER,
     VARIABLE,
@@ -27,9 +27,9 @@ from autograd.engine import (
     sum,
     topological_order,
 )
-from autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from autograd.modes import current_scope, detect_anomaly, enable_grad, is_grad_enabled, no_grad, scope
-from autograd.ops import OP, OPS, Op
+from chainrule.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from chainrule.autograd.modes import current_scope, detect_anomaly, enable_grad, is_grad_enabled, no_grad, scope
+from chainrule.autograd.ops import OP, OPS, Op
 
 __all__ = [
     "CONSTANT",

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from autograd.engine import CONSTANT, Value, topological_order
-from autograd.modes import enable_grad
-from autograd.ops import NUMPY_MATH, Op
+from chainrule.autograd.engine import CONSTANT, Value, topological_order
+from chainrule.autograd.modes import enable_grad
+from chainrule.autograd.ops import NUMPY_MATH, Op
 
 SHARED = 0
 SAMPLE = 1

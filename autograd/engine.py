@@ -15,8 +15,8 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from autograd.modes import MODE
-from autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
+from chainrule.autograd.modes import MODE
+from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 
 # Roles. Intermediate nodes and user leaves are variables; plain numbers mixed
 # into an expression become constants (no derivative is computed for them);

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from autograd.engine import Value, _number_to_float, grad
+from chainrule.autograd.engine import Value, _number_to_float, grad
 
 Function = Callable[..., Value]
 

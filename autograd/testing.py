@@ -9,8 +9,8 @@ stays bounded. Slots are reused, so graphs share subgraphs and use ``x`` twice.
 Example::
 
     from hypothesis import given
-    from autograd import gradcheck, gradgradcheck
-    from autograd.testing import expressions
+    from chainrule.autograd import gradcheck, gradgradcheck
+    from chainrule.autograd.testing import expressions
 
     @given(expressions(max_ops=8))
     def test_derivatives(expr):
@@ -36,8 +36,8 @@ try:
 except ImportError as error:  # a test-time dependency, not a runtime one
     raise ImportError("autograd.testing needs hypothesis: pip install 'chainrule[test]'") from error
 
-from autograd.engine import Value, apply
-from autograd.ops import FLOAT_ERRORS, FLOAT_MATH, OP, OPS, Interval, Op
+from chainrule.autograd.engine import Value, apply
+from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, OP, OPS, Interval, Op
 
 __all__ = ["Const", "Expression", "Step", "arguments_for", "expressions", "values_in"]
 

@@ -21,10 +21,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import autograd
-import nn
-import viz
-from autograd import Value
+from chainrule import autograd, nn, viz
+from chainrule.autograd import Value
 
 
 def _times(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:

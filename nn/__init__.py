@@ -2,8 +2,8 @@
 
 Example (micrograd's moons demo)::
 
-    import autograd
-    import nn
+    from chainrule import autograd, nn
+
     X, y = nn.make_moons(100, noise=0.1, seed=1)
     model = nn.MLP(2, [16, 16, 1], seed=0)
     opt = nn.optim.SGD(model.parameters(), lr=1.0)
@@ -15,11 +15,11 @@ Example (micrograd's moons demo)::
     history = nn.fit(model, X, 2 * y - 1, loss=loss, optimizer=opt, schedule=schedule, epochs=100)
 """
 
-from nn import data, functional, init, optim, schedules
-from nn.data import make_blobs, make_circles, make_moons, make_spirals, train_test_split
-from nn.layers import MLP, Layer, Neuron
-from nn.module import Module, load
-from nn.training import History, accuracy, fit, grad_stats
+from chainrule.nn import data, functional, init, optim, schedules
+from chainrule.nn.data import make_blobs, make_circles, make_moons, make_spirals, train_test_split
+from chainrule.nn.layers import MLP, Layer, Neuron
+from chainrule.nn.module import Module, load
+from chainrule.nn.training import History, accuracy, fit, grad_stats
 
 __all__ = [
     "MLP",

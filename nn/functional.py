@@ -7,8 +7,8 @@ batch, one Value for a single sample).
 
 Example::
 
-    from autograd import Value
-    from nn.functional import cross_entropy
+    from chainrule.autograd import Value
+    from chainrule.nn.functional import cross_entropy
     logits = [[Value(2.0), Value(0.5)], [Value(-1.0), Value(1.0)]]
     loss = cross_entropy(logits, [0, 1])   # mean over the batch
     loss.backward()                        # d loss / d logit = (softmax - one_hot) / N
@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-import autograd
-from autograd import Value
+from chainrule import autograd
+from chainrule.autograd import Value
 
 Reduction = Literal["mean", "sum", "none"]
 Shape = tuple[int, ...]

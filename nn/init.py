@@ -26,7 +26,7 @@ match a PyTorch model's initial distribution.
 Example::
 
     from functools import partial
-    from nn import MLP, init
+    from chainrule.nn import MLP, init
     MLP(2, [16, 1], init=init.he_normal, seed=0)
     MLP(2, [16, 1], init=partial(init.normal, std=0.1), seed=0)
     MLP(2, [16, 1], init=init.constant(0.5))   # every neuron identical: symmetry

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Value, constant, dot, scope
-from nn import init as _init
-from nn.module import Module
+from chainrule.autograd import Value, constant, dot, scope
+from chainrule.nn import init as _init
+from chainrule.nn.module import Module
 
 __all__ = ["ACTIVATIONS", "MLP", "Activation", "Layer", "Neuron"]
 

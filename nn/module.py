@@ -16,7 +16,7 @@ parent>)``, so the nodes a forward pass makes carry the module path.
 
 Files are JSON (no pickle) written by :meth:`Module.save`::
 
-    {"format": "chainrule.nn/1", "class": "MLP", "module": "nn.layers",
+    {"format": "chainrule.nn/1", "class": "MLP", "module": "chainrule.nn.layers",
      "config": {"nin": 2, "nouts": [16, 16, 1], ...},
      "parameters": {"layers.0.neurons.0.w.0": 0.123, ..., "x": "nan"}}
 
@@ -41,7 +41,7 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from autograd import PARAMETER, Value, scope
+from chainrule.autograd import PARAMETER, Value, scope
 
 __all__ = ["FORMAT", "IncompatibleKeys", "Module", "load"]
 
@@ -470,6 +470,8 @@ def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     extra = sorted(set(doc) - {"format", "class", "module", "config", "parameters"})
     if extra:
         raise ValueError(f"{where}: malformed model file: unexpected entries {_list_names(extra)}")
+    if doc["module"].startswith("nn."):  # written before the modules moved into the chainrule package
+        doc["module"] = "chainrule." + doc["module"]
     return doc
 
 

@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from autograd import Value
+from chainrule.autograd import Value
 
 __all__ = [
     "SGD",

@@ -20,7 +20,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from nn.optim import Optimizer, _at_least_zero, _real
+from chainrule.nn.optim import Optimizer, _at_least_zero, _real
 
 __all__ = [
     "CosineAnnealingLR",

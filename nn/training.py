@@ -32,9 +32,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from autograd import Value, no_grad
-from autograd import compile as compile_batch
-from nn.module import Module
+from chainrule.autograd import Value, no_grad
+from chainrule.autograd import compile as compile_batch
+from chainrule.nn.module import Module
 
 __all__ = ["History", "accuracy", "fit", "grad_stats"]
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Value, grad, topological_order
-from autograd.testing import Expression, expressions
+from chainrule.autograd import Value, grad, topological_order
+from chainrule.autograd.testing import Expression, expressions
 
 
 def test_consumers_outside_the_graph_do_not_stop_the_walk() -> None:

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import viz.cli as cli
-from autograd import Value
+import chainrule.viz.cli as cli
+from chainrule.autograd import Value
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -374,7 +374,7 @@ def test_fuzz_token_soup_with_values(tokens: list[str]) -> None:
 def program() -> list[str]:
     """The installed console script when present, else the module."""
     script = Path(sys.executable).parent / "chainrule"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "viz.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "chainrule"]
 
 
 def test_subprocess_bad_expression(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import autograd
-from autograd import Value, dot, maximum
-from autograd.compiler import SHARED, Compiled, DataDependentGraphError
-from autograd.compiler import compile as compile_batch
-from autograd.testing import expressions
+from chainrule import autograd
+from chainrule.autograd import Value, dot, maximum
+from chainrule.autograd.compiler import SHARED, Compiled, DataDependentGraphError
+from chainrule.autograd.compiler import compile as compile_batch
+from chainrule.autograd.testing import expressions
 
 
 def _mlp(seed: int, sizes: list[int]) -> tuple[list[list[tuple[list[Value], Value]]], list[Value]]:
@@ -205,7 +205,7 @@ def test_trace_gives_one_sample_graph_for_drawing() -> None:
     fn(x)
     assert fn.graph is not None and fn.graph.op == "tanh"
     # viz draws the traced sample like any graph: the edge into tanh carries its local derivative
-    import viz
+    from chainrule import viz
 
     graph.backward()
     source = viz.draw(graph).source

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import autograd
-from autograd import (
+from chainrule import autograd
+from chainrule.autograd import (
     CONSTANT,
     OP,
     OPS,
@@ -31,7 +31,7 @@ from autograd import (
     no_grad,
     topological_order,
 )
-from autograd.testing import Const, Expression, Step, expressions
+from chainrule.autograd.testing import Const, Expression, Step, expressions
 
 # ----------------------------------------------------------------------------
 # The neuron of issue 2

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from autograd import OP, OPS, Op, Value, apply, grad
-from autograd.testing import Const, Expression, Step, arguments_for, expressions
+from chainrule.autograd import OP, OPS, Op, Value, apply, grad
+from chainrule.autograd.testing import Const, Expression, Step, arguments_for, expressions
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

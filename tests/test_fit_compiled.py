@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import autograd
-import nn
-from autograd import Value
-from nn import functional as F
+from chainrule import autograd, nn
+from chainrule.autograd import Value
+from chainrule.nn import functional as F
 
 
 def _train(compiled: bool, make_model: Callable[[], nn.Module], X: np.ndarray, y: np.ndarray, loss: Any,

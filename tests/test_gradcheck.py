@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from autograd import OP, GradcheckError, Value, apply, gradcheck, gradgradcheck
-from autograd.ops import FLOAT_MATH, NUMPY_MATH
+from chainrule.autograd import OP, GradcheckError, Value, apply, gradcheck, gradgradcheck
+from chainrule.autograd.ops import FLOAT_MATH, NUMPY_MATH
 
 # sin with d/dx written as -cos: wrong at first order.
 WRONG_SIN = dataclasses.replace(OP["sin"], name="wrong_sin", grads=(lambda M, o, a: -M.cos(a),))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from autograd import (
+from chainrule.autograd import (
     OPS,
     AnomalyError,
     Op,
@@ -25,7 +25,7 @@ from autograd import (
     no_grad,
     scope,
 )
-from autograd.ops import NUMPY_MATH
+from chainrule.autograd.ops import NUMPY_MATH
 
 # ----------------------------------------------------------------------------
 # no_grad / enable_grad

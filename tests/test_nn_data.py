@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nn.data import make_blobs, make_circles, make_moons, make_spirals, train_test_split
+from chainrule.nn.data import make_blobs, make_circles, make_moons, make_spirals, train_test_split
 
 
 def check_shapes(X: np.ndarray, y: np.ndarray, n: int, classes: int) -> None:

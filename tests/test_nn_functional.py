@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from autograd import Value, detect_anomaly, gradcheck
-from nn.functional import (
+from chainrule.autograd import Value, detect_anomaly, gradcheck
+from chainrule.nn.functional import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,

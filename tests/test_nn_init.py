@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-import autograd
-import nn
-from nn import init
+from chainrule import autograd, nn
+from chainrule.nn import init
 
 N = 20_000  # draws per check: the sample variance is within ~1-2% of the true one (standard error)
 

@@ -14,10 +14,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import autograd
-import nn
-from autograd import PARAMETER, Value
-from nn.module import decode_float, encode_float
+from chainrule import autograd, nn
+from chainrule.autograd import PARAMETER, Value
+from chainrule.nn.module import decode_float, encode_float
 
 
 def bits(x: float) -> int:
@@ -455,7 +454,7 @@ def test_save_and_load_restore_every_float_bit_for_bit(tmp_path: Path) -> None:
         raise AssertionError(f"non-standard JSON token {token}")
 
     doc = json.loads(path.read_text(), parse_constant=reject)
-    assert doc["class"] == "MLP" and doc["module"] == "nn.layers"
+    assert doc["class"] == "MLP" and doc["module"] == "chainrule.nn.layers"
     assert doc["config"] == {"nin": 2, "nouts": [3, 2], "activation": "tanh", "final_activation": "sigmoid"}
     assert list(doc["parameters"]) == list(values)
     assert doc["parameters"]["layers.0.neurons.0.w.0"] == "nan"
@@ -519,7 +518,7 @@ BAD_FILES = [
     (lambda d: d.update({"parameters": [1, 2]}), ValueError, "'parameters' must be a JSON object"),
     (lambda d: d.update({"format": "other/2"}), ValueError, "'format' is 'other/2'"),
     (lambda d: d.update({"extra": 1}), ValueError, "unexpected entries 'extra'"),
-    (lambda d: d.update({"class": "Nope"}), ValueError, "Nope from module 'nn.layers', which is not defined"),
+    (lambda d: d.update({"class": "Nope"}), ValueError, "Nope from module 'chainrule.nn.layers', which is not defined"),
     (lambda d: d["config"].update({"nouts": [2, 0]}), ValueError, r"does not build a MLP: MLP\(\): nouts\[1\]"),
     (lambda d: d["config"].update({"width": 3}), ValueError, "does not build a MLP"),
 ]

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from autograd import Value
-from nn.functional import mse_loss
-from nn.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm, lr_range_test, steepest_lr
-from nn.schedules import CosineAnnealingLR, ExponentialLR, LinearLR, SequentialLR, StepLR
+from chainrule.autograd import Value
+from chainrule.nn.functional import mse_loss
+from chainrule.nn.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm, lr_range_test, steepest_lr
+from chainrule.nn.schedules import CosineAnnealingLR, ExponentialLR, LinearLR, SequentialLR, StepLR
 
 
 def one_step(opt_type: type[Optimizer], grad: float = 0.5, steps: int = 1, **kw: object) -> float:
@@ -441,9 +441,9 @@ def test_lr_range_test_data_errors() -> None:
 
 
 def test_lr_range_test_on_an_mlp_restores_every_parameter() -> None:
-    layers = pytest.importorskip("nn.layers")
-    data = pytest.importorskip("nn.data")
-    from nn.functional import hinge_loss
+    layers = pytest.importorskip("chainrule.nn.layers")
+    data = pytest.importorskip("chainrule.nn.data")
+    from chainrule.nn.functional import hinge_loss
 
     X, y = data.make_moons(30, noise=0.1, seed=1)
     model = layers.MLP(2, [8, 1], seed=0)

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograd import Value
-from nn import functional as F
-from nn import schedules
-from nn.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
+from chainrule.autograd import Value
+from chainrule.nn import functional as F
+from chainrule.nn import schedules
+from chainrule.nn.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

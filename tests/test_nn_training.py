@@ -10,10 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import autograd
-import nn
-import nn.training
-from autograd import Value
+from chainrule import autograd, nn
+from chainrule.autograd import Value
 
 
 class TinySGD:

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import autograd
-from autograd import CONSTANT, OP, OPS, Op, Value, apply, grad, gradcheck, gradgradcheck
-from autograd.ops import FLOAT_MATH, NUMPY_MATH
-from autograd.testing import arguments_for
+from chainrule import autograd
+from chainrule.autograd import CONSTANT, OP, OPS, Op, Value, apply, grad, gradcheck, gradgradcheck
+from chainrule.autograd.ops import FLOAT_MATH, NUMPY_MATH
+from chainrule.autograd.testing import arguments_for
 
 OP_IDS = [op.name for op in OPS]
 KINKS = [

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import autograd
-from autograd import CONSTANT, Value
-from viz.parse import (
+from chainrule import autograd
+from chainrule.autograd import CONSTANT, Value
+from chainrule.viz.parse import (
     FUNCTIONS,
     MAX_NESTING,
     Binary,

@@ -11,9 +11,9 @@ from hypothesis import Phase, example, given, settings
 from hypothesis import find as _find
 from hypothesis import strategies as st
 
-from autograd import OP, OPS, Op, Value, grad, gradcheck, gradgradcheck
-from autograd.ops import FLOAT_MATH, NUMPY_MATH
-from autograd.testing import BOUND, Const, Expression, Step, arguments_for, expressions, values_in
+from chainrule.autograd import OP, OPS, Op, Value, grad, gradcheck, gradgradcheck
+from chainrule.autograd.ops import FLOAT_MATH, NUMPY_MATH
+from chainrule.autograd.testing import BOUND, Const, Expression, Step, arguments_for, expressions, values_in
 
 EPS = 1e-6  # gradcheck's default step
 

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import autograd
-from autograd import Value
-from viz.animation import animate_backward, backward_steps, format_number
-from viz.trace import trace
+from chainrule import autograd
+from chainrule.autograd import Value
+from chainrule.viz.animation import animate_backward, backward_steps, format_number
+from chainrule.viz.trace import trace
 
 VOID = {"meta", "input", "br", "img", "link", "hr"}
 SVG_NS = "http://www.w3.org/2000/svg"

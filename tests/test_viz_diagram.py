@@ -6,11 +6,9 @@ import math
 
 import pytest
 
-import autograd
-import nn
-import viz
-from autograd import Op, Value, apply
-from viz.diagram import Theme, html_text
+from chainrule import autograd, nn, viz
+from chainrule.autograd import Op, Value, apply
+from chainrule.viz.diagram import Theme, html_text
 
 B = 6.8813735870195432
 

@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import nn
-from autograd import Value
-from viz.gradflow import grad_flow, layer_grad_stats
+from chainrule import nn
+from chainrule.autograd import Value
+from chainrule.viz.gradflow import grad_flow, layer_grad_stats
 
 
 def ys(line: Any) -> list[float]:

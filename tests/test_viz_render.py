@@ -17,11 +17,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import autograd
-import viz
-from autograd import Op, Value, apply
-from viz import backend
-from viz.diagram import Theme
+from chainrule import autograd, viz
+from chainrule.autograd import Op, Value, apply
+from chainrule.viz import backend
+from chainrule.viz.diagram import Theme
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FALLBACK = Path(sys.executable).parent / "graphviz-pure"
@@ -133,8 +132,7 @@ def test_jupyter_shows_svg_without_dot(no_dot: Path) -> None:
 
 
 def test_big_mlp_diagram_renders(no_dot: Path, tmp_path: Path) -> None:
-    import autograd
-    import nn
+    from chainrule import autograd, nn
 
     model = nn.MLP(2, [8, 8, 1], seed=0)
     X, y = nn.make_moons(20, noise=0.1, seed=1)

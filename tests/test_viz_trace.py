@@ -9,10 +9,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import autograd
-import nn
-from autograd import Op, Value, apply
-from viz.trace import CONSTANT_ROLE, INTERMEDIATE, LEAF, OUTPUT, PARAMETER_ROLE, Trace, trace
+from chainrule import autograd, nn
+from chainrule.autograd import Op, Value, apply
+from chainrule.viz.trace import CONSTANT_ROLE, INTERMEDIATE, LEAF, OUTPUT, PARAMETER_ROLE, Trace, trace
 
 B = 6.8813735870195432  # makes the neuron's pre-activation atanh(1/sqrt(2)): tanh'(n) = 0.5
 
@@ -264,7 +263,7 @@ def test_check_on_an_mlp_loss_in_chunks() -> None:
     assert all(n.check_ok for n in checked)
     for p in model.parameters():
         assert tr.nodes[by_label(tr)[p.label]].grad == p.grad
-    from viz.check import finite_differences
+    from chainrule.viz.check import finite_differences
 
     order = autograd.topological_order(loss)
     again = trace(loss)
@@ -281,7 +280,7 @@ def test_check_at_a_non_finite_point() -> None:
 
 
 def test_compare() -> None:
-    from viz.check import _compare
+    from chainrule.viz.check import _compare
 
     assert _compare(math.inf, math.inf, 1e-5, 1e-3) == (0.0, True)
     assert _compare(1.0, 1.0 + 1e-9, 1e-5, 1e-3)[1] is True

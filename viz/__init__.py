@@ -2,8 +2,8 @@
 
 Example::
 
-    import viz
-    from autograd import Value
+    from chainrule import viz
+    from chainrule.autograd import Value
     x = Value(2.0, label="x")
     y = (x * x).tanh()
     y.backward()
@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autograd import Value
-from viz.animation import animate_backward
-from viz.backend import RendererError, find_renderer, render_source
-from viz.diagram import Diagram, Theme, build_digraph, html_text, to_dot
-from viz.gradflow import grad_flow
-from viz.trace import Edge, GradSource, Node, Trace, trace
+from chainrule.autograd import Value
+from chainrule.viz.animation import animate_backward
+from chainrule.viz.backend import RendererError, find_renderer, render_source
+from chainrule.viz.diagram import Diagram, Theme, build_digraph, html_text, to_dot
+from chainrule.viz.gradflow import grad_flow
+from chainrule.viz.trace import Edge, GradSource, Node, Trace, trace
 
 __all__ = [
     "Diagram",
@@ -106,7 +106,7 @@ def render(root: Value, path: str | os.PathLike[str], **options: Any) -> Path:
         ValueError: an unknown suffix. RendererError: the renderer can't make
             the format (the message says how to install Graphviz) or failed.
     """
-    from viz.backend import format_for, write
+    from chainrule.viz.backend import format_for, write
 
     target = Path(path)
     format_for(target)  # an unknown suffix fails before any drawing

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import autograd
-from autograd import Value
-from viz.trace import CONSTANT_ROLE, GradSource, Node, Trace, trace
+from chainrule import autograd
+from chainrule.autograd import Value
+from chainrule.viz.trace import CONSTANT_ROLE, GradSource, Node, Trace, trace
 
 __all__ = ["MAX_NODES", "Step", "animate_backward", "backward_steps", "format_number"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Op, Value
-from autograd.ops import NUMPY_MATH
-from viz.trace import LEAF, PARAMETER_ROLE, Trace
+from chainrule.autograd import Op, Value
+from chainrule.autograd.ops import NUMPY_MATH
+from chainrule.viz.trace import LEAF, PARAMETER_ROLE, Trace
 
 # Leaves perturbed per replay: bounds memory at nodes * 2 * CHUNK floats.
 CHUNK = 64

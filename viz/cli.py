@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from autograd import Value
-from viz import render
-from viz.animation import animate_backward
-from viz.backend import SUFFIXES
-from viz.parse import (
+from chainrule.autograd import Value
+from chainrule.viz import render
+from chainrule.viz.animation import animate_backward
+from chainrule.viz.backend import SUFFIXES
+from chainrule.viz.parse import (
     CONSTANTS,
     FUNCTIONS,
     Node,

@@ -23,7 +23,7 @@ from typing import Any
 
 import graphviz
 
-from viz.trace import CONSTANT_ROLE, INTERMEDIATE, LEAF, OUTPUT, PARAMETER_ROLE, Node, Trace
+from chainrule.viz.trace import CONSTANT_ROLE, INTERMEDIATE, LEAF, OUTPUT, PARAMETER_ROLE, Node, Trace
 
 # ----------------------------------------------------------------------------
 # Theme
@@ -396,7 +396,7 @@ class Diagram(graphviz.Digraph):
         Returns:
             The rendered bytes.
         """
-        from viz.backend import render_source
+        from chainrule.viz.backend import render_source
 
         return render_source(self.source, fmt)
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias, TypeVar
 
-import autograd
-from autograd import Value
+from chainrule import autograd
+from chainrule.autograd import Value
 
 MAX_NESTING = 100
 """Deepest nesting of parentheses and calls accepted (keeps the parser off Python's recursion limit)."""

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-import autograd
-from autograd import CONSTANT, PARAMETER, Value
+from chainrule import autograd
+from chainrule.autograd import CONSTANT, PARAMETER, Value
 
 # Roles as diagrams show them (the engine's "variable" splits into leaf and intermediate).
 LEAF = "leaf"
@@ -267,7 +267,7 @@ def trace(
     _mark_cut_off(nodes, edges)
     result = Trace(nodes, edges, last, source, float(block_tol))
     if check:
-        from viz.check import finite_differences
+        from chainrule.viz.check import finite_differences
 
         finite_differences(result, order, eps=check_eps, atol=check_atol, rtol=check_rtol)
     return result

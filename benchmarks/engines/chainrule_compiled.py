@@ -18,7 +18,8 @@ from benchmarks.engines.base import Unavailable
 from benchmarks.engines.chainrule_scalar import moons_model, version
 
 try:
-    import autograd
+    from chainrule import autograd
+
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise Unavailable(f"chainrule's autograd is not importable ({error}); pip install -e .") from error
 

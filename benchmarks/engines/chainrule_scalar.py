@@ -14,8 +14,8 @@ from typing import Any
 from benchmarks.engines.base import Unavailable, ValueGraph, pairwise_sum
 
 try:
-    import autograd
-    from autograd import Value
+    from chainrule import autograd
+    from chainrule.autograd import Value
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise Unavailable(f"chainrule's autograd is not importable ({error}); pip install -e .") from error
 
@@ -49,8 +49,8 @@ def tanh_chain(x0: float, steps: int) -> ValueGraph:
 
 def _load_nn() -> tuple[Any, Any]:
     try:
-        import nn
-        from nn.functional import hinge_loss
+        from chainrule import nn
+        from chainrule.nn.functional import hinge_loss
     except ImportError as error:
         raise Unavailable(f"chainrule's nn is not there yet ({error})") from error
     if not hasattr(nn, "MLP"):

@@ -18,10 +18,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-import autograd
-import nn
-import viz
-from autograd import Value
+from chainrule import autograd, nn, viz
+from chainrule.autograd import Value
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (10, 3.4), "axes.grid": True, "grid.alpha": 0.3})
 

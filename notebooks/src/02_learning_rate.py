@@ -22,9 +22,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-import autograd
-import nn
-from autograd import Value, grad
+from chainrule import autograd, nn
+from chainrule.autograd import Value, grad
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (9, 3.4), "axes.grid": True, "grid.alpha": 0.3})
 

@@ -24,9 +24,8 @@ import functools
 import matplotlib.pyplot as plt
 import numpy as np
 
-import autograd
-import nn
-from nn.init import constant
+from chainrule import autograd, nn
+from chainrule.nn.init import constant
 
 F = nn.functional
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (10, 3.4), "axes.grid": True, "grid.alpha": 0.3})

@@ -21,9 +21,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-import autograd
-import nn
-from autograd import Value
+from chainrule import autograd, nn
+from chainrule.autograd import Value
 
 F = nn.functional
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (10, 3.4), "axes.grid": True, "grid.alpha": 0.3})

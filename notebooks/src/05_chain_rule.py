@@ -22,12 +22,10 @@ import matplotlib.pyplot as plt
 from hypothesis import given, settings
 from IPython.display import IFrame
 
-import autograd
-import nn
-import viz
-from autograd import Op, Value, apply, gradcheck, topological_order
-from autograd.testing import expressions, values_in
-from viz.animation import backward_steps
+from chainrule import autograd, nn, viz
+from chainrule.autograd import Op, Value, apply, gradcheck, topological_order
+from chainrule.autograd.testing import expressions, values_in
+from chainrule.viz.animation import backward_steps
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (10, 3.4), "axes.grid": True, "grid.alpha": 0.3})
 

@@ -20,9 +20,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-import autograd
-import nn
-import viz
+from chainrule import autograd, nn, viz
 
 plt.rcParams.update({"figure.dpi": 72, "figure.figsize": (9, 3.4), "axes.grid": True, "grid.alpha": 0.3})
 
