@@ -6,8 +6,11 @@ by the environment variable CHAINRULE_HYPOTHESIS.
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("quick", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -15,3 +18,23 @@ settings.register_profile(
     "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 settings.load_profile(os.environ.get("CHAINRULE_HYPOTHESIS", "quick"))
+
+
+def needs(available: bool, what: str) -> None:
+    """Skip the calling test when ``what`` is missing, except in CI (CHAINRULE_CI=1), where it fails.
+
+    For the optional real components: PyTorch, the system Graphviz ``dot``, Chromium.
+    """
+    if available:
+        return
+    if os.environ.get("CHAINRULE_CI"):
+        pytest.fail(f"{what} is missing, and CI must run this test (.ci/run installs it)")
+    pytest.skip(f"{what} is not installed")
+
+
+def import_or_need(module: str, what: str | None = None) -> Any:
+    """``pytest.importorskip`` that fails instead of skipping in CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        needs(False, what or module)

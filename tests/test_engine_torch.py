@@ -7,13 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from conftest import import_or_need
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from chainrule.autograd import OP, OPS, Op, Value, apply, grad
 from chainrule.autograd.testing import Const, Expression, Step, arguments_for, expressions
 
-torch = pytest.importorskip("torch")
+torch = import_or_need("torch", "PyTorch")
 F = torch.nn.functional
 
 pytestmark = pytest.mark.torch

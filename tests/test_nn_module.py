@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import import_or_need
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -223,7 +224,7 @@ def test_inputs_may_be_values_and_receive_gradients() -> None:
 @pytest.fixture
 def torch() -> Any:
     """PyTorch, the oracle; the test using it skips when it is not installed."""
-    return pytest.importorskip("torch")
+    return import_or_need("torch", "PyTorch")
 
 
 @pytest.mark.torch

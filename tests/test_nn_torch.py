@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import import_or_need
 
 from chainrule.autograd import Value
 from chainrule.nn import functional as F
 from chainrule.nn import schedules
 from chainrule.nn.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
 
-torch = pytest.importorskip("torch")
+torch = import_or_need("torch", "PyTorch")
 TF = torch.nn.functional
 pytestmark = pytest.mark.torch
 
