@@ -70,6 +70,27 @@ def test_relative_links_in_the_text_point_at_committed_files(name: str) -> None:
     assert not missing, f"{name} links to missing files: {missing}"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_outputs_carry_no_memory_addresses(name: str) -> None:
+    # An address (<... at 0x7f...>) changes on every run, so every rebuild would differ.
+    nb = nbformat.read(build.notebook_path(build.SOURCES / f"{name}.py"), as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            texts = [out.get("text", "")] + [v for v in out.get("data", {}).values() if isinstance(v, str)]
+            found = [m for t in texts for m in re.findall(r" at 0x[0-9a-fA-F]{6,}", t)]
+            assert not found, f"{name}, cell {cell.id}: an output carries a memory address {found}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_markdown_heading_is_left_inside_a_code_cell(name: str) -> None:
+    # A missing "# %% [markdown]" marker turns a heading and its paragraph into comments of a code cell.
+    nb = build.build(build.SOURCES / f"{name}.py")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            headings = [line for line in cell.source.splitlines() if re.match(r"#\s*#+ ", line)]
+            assert not headings, f"{name}, cell {cell.id}: markdown headings inside a code cell: {headings}"
+
+
 def _run(name: str, tmp_path: Path) -> nbformat.NotebookNode:
     nb = build.build(build.SOURCES / f"{name}.py")
     return build.execute(nb, tmp_path)
