@@ -228,7 +228,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_old_files(
 
 
 # ----------------------------------------------------------------------------
-# Errors: exit status 2 (usage) or 1 (not drawable), and no file written
+# Errors: exit status 2 (usage) or 1 (not written), and no file written
 # ----------------------------------------------------------------------------
 
 
@@ -286,23 +286,57 @@ def test_parse_error_shows_a_caret(run: Run, fake_writers: list) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["log(x)", "x=0"], "error: the output is -inf: log(x) at col 1 is -inf: op 'log' produced -inf from "
-                            "inputs (x=0.0)"),
-        (["x*y/z + 1", "x=1", "y=2", "z=0"], "the output is inf: x*y/z at col 4 is inf: op 'div' produced inf "
-                                             "from inputs (<mul>=2.0, z=0.0)"),
-        (["sqrt(x - 2) * y", "x=1", "y=3"], "the output is nan: sqrt(x - 2) at col 1 is nan: op 'sqrt' produced nan"),
+        (["log(x)", "x=0"], "warning: the output is -inf (drawn as such): log(x) at col 1 is -inf: op 'log' "
+                            "produced -inf from inputs (x=0.0)"),
+        (["x*y/z + 1", "x=1", "y=2", "z=0"], "the output is inf (drawn as such): x*y/z at col 4 is inf: op 'div' "
+                                             "produced inf from inputs (<mul>=2.0, z=0.0)"),
+        (["sqrt(x - 2) * y", "x=1", "y=3"], "the output is nan (drawn as such): sqrt(x - 2) at col 1 is nan: "
+                                            "op 'sqrt' produced nan"),
         (["exp(x)*0", "x=1000"], "exp(x) at col 1 is inf: op 'exp' produced inf"),
         (["x + log(0)", "x=1"], "log(0) at col 5 is -inf: op 'log' produced -inf from inputs (<constant>=0.0)"),
         (["x + 1e308*10", "x=1"], "1e+308*10 at col 10 is inf: op 'mul' produced inf"),
     ],
 )
-def test_non_finite_output_names_the_op(
+def test_non_finite_output_is_drawn_with_a_warning_naming_the_op(
     run: Run, fake_writers: list, tmp_path: Path, argv: list[str], message: str
 ) -> None:
     code, out, err = run("draw", *argv)
-    assert (code, out) == (1, "")
-    assert message in err and len(err.splitlines()) == 1
-    assert files(tmp_path) == []
+    assert code == 0
+    assert message in err.splitlines()[0]
+    assert out.splitlines()[0].endswith(("= inf", "= -inf", "= nan"))
+    assert files(tmp_path) == ["chainrule.svg"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "value"),
+    [(["log(x)", "x=0"], "-inf"), (["1/x", "x=0"], "inf"), (["sqrt(x - 2)", "x=1"], "nan")],
+)
+def test_non_finite_output_is_rendered_in_the_non_finite_colour(
+    run: Run, tmp_path: Path, argv: list[str], value: str
+) -> None:
+    code, _, err = run("draw", *argv, "-o", "out.dot", "--animate")
+    assert code == 0, err
+    assert files(tmp_path) == ["out.dot", "out.html"]
+    source = (tmp_path / "out.dot").read_text()
+    output = [line for line in source.splitlines() if f"data {value}" in line]
+    assert len(output) == 1 and 'fillcolor="#c51b8a"' in output[0]  # Theme().nonfinite_color
+
+
+def test_overflowing_gradient_sum_is_drawn_not_a_traceback(run: Run, tmp_path: Path) -> None:
+    # Two terms of 1.5e308 each: their sum overflows to inf (math.fsum used to raise OverflowError here).
+    code, out, err = run("draw", "x*1.5e308 + x*1.5e308", "x=1e-300", "-o", "out.dot", "--check")
+    assert code == 0, err
+    assert "Traceback" not in err and "the gradient of x is not finite" in err
+    assert table(out)["x"] == (1e-300, math.inf, math.inf)
+    assert "grad = 1.5e+308 + 1.5e+308 = inf" in (tmp_path / "out.dot").read_text()
+
+
+def test_inf_minus_inf_gradient_is_drawn_not_a_traceback(run: Run, tmp_path: Path) -> None:
+    # x's two terms are inf and -inf: the gradient is nan (math.fsum used to raise ValueError).
+    code, out, err = run("draw", "sqrt(x) - sqrt(x)", "x=0", "-o", "out.dot")
+    assert code == 0, err
+    assert math.isnan(table(out)["x"][1])
+    assert "grad = inf + -inf = nan" in (tmp_path / "out.dot").read_text()
 
 
 def test_non_finite_gradient_is_a_warning_naming_the_op(run: Run, fake_writers: list, tmp_path: Path) -> None:

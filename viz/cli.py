@@ -5,8 +5,8 @@
 classic neuron ``tanh(x1*w1 + x2*w2 + b)``. The expression is parsed by
 :mod:`viz.parse`, never ``eval``ed. Exit status: 0 when the diagram was
 written, 2 for a bad command line or expression (nothing is written), 1 when
-the expression is valid but can't be drawn (a non-finite output, a renderer
-failure; nothing is written).
+the expression is valid but can't be drawn (a renderer failure; nothing is
+written). A nan or inf output is drawn, with a warning naming the op that made it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class UsageError(Exception):
 
 
 class DrawError(Exception):
-    """A valid expression that can't be drawn: a non-finite output or a renderer failure (exit status 1)."""
+    """A valid expression that can't be drawn: a renderer or file-system failure (exit status 1)."""
 
 
 # ----------------------------------------------------------------------------
@@ -123,8 +123,9 @@ output:
   -o FILE.html only the animation is written. Nothing is written on an error.
 
 exit status:
-  0 written, 2 bad command line or expression, 1 valid but not drawable (for
-  example a nan or inf output, named by the op that produced it).
+  0 written, 2 bad command line or expression, 1 valid but not written (the
+  renderer failed). A nan or inf output or gradient is drawn, with a warning
+  naming the op that produced it.
 
 examples:
   chainrule
@@ -350,17 +351,16 @@ def run_graph(tree: Node, values: dict[str, float]) -> tuple[Value, dict[str, Va
         values: its inputs.
 
     Returns:
-        The output, the leaves by name, and warnings (non-finite gradients,
-        naming the op whose local derivative caused them).
-
-    Raises:
-        DrawError: the output is nan or inf; the message names the op that produced it.
+        The output, the leaves by name, and warnings: a nan or inf output
+        (naming the op that produced it) and non-finite gradients (naming the
+        op whose local derivative caused them). Both are still drawn, in the
+        diagram's non-finite colour.
     """
     output, leaves = evaluate(tree, values)
-    if not math.isfinite(output.data):
-        raise DrawError(f"the output is {output.data!r}: {explain_non_finite(tree, values)}")
-    output.backward()
     warnings = []
+    if not math.isfinite(output.data):
+        warnings.append(f"the output is {output.data!r} (drawn as such): {explain_non_finite(tree, values)}")
+    output.backward()
     bad = [name for name, leaf in leaves.items() if not math.isfinite(leaf.grad)]
     if bad:
         why = explain_non_finite_gradient(tree, values) or "a product of local derivatives overflowed"
@@ -486,7 +486,8 @@ def format_table(
         header += ["finite diff", "check"]
         for row, (name, leaf) in zip(rows, leaves.items()):
             estimate = estimates[name]
-            agrees = abs(leaf.grad - estimate) <= CHECK_ATOL + CHECK_RTOL * abs(estimate)
+            # Equal infinities agree (as in draw(check=True)); anything against nan does not.
+            agrees = leaf.grad == estimate or abs(leaf.grad - estimate) <= CHECK_ATOL + CHECK_RTOL * abs(estimate)
             row += [_number(estimate), "ok" if agrees else "DIFFERS"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
@@ -502,6 +503,8 @@ def format_table(
     if estimates is not None and any(row[-1] == "DIFFERS" for row in rows):
         lines += ["", "DIFFERS: the gradient and the finite difference disagree "
                       "(expected at a kink such as relu(0) or abs(0), where the gradient follows a convention)"]
+        if any(row[-1] == "DIFFERS" and not math.isfinite(float(row[2])) for row in rows):
+            lines.append("A nan or inf gradient can't be checked by a finite difference.")
     return "\n".join(lines) + "\n"
 
 

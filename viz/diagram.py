@@ -23,6 +23,7 @@ from typing import Any
 
 import graphviz
 
+from chainrule.viz import numeric
 from chainrule.viz.trace import CONSTANT_ROLE, INTERMEDIATE, LEAF, OUTPUT, PARAMETER_ROLE, Node, Trace
 
 # ----------------------------------------------------------------------------
@@ -563,7 +564,10 @@ def _emit_unit(graph: graphviz.Digraph, tr: Trace, plan: _Plan, k: int, theme: T
         rows.append(_font(theme.match_color if ok else theme.mismatch_color, html_text(line)))
         if not ok:
             attrs.update(color=theme.mismatch_color, penwidth="3")
-    attrs["fillcolor"] = theme.cut_off_color if n.cut_off else theme.grad_color(n.grad)
+    if not math.isfinite(n.data):  # a nan or inf value (an output the CLI draws) is flagged like a nan gradient
+        attrs["fillcolor"] = theme.nonfinite_color
+    else:
+        attrs["fillcolor"] = theme.cut_off_color if n.cut_off else theme.grad_color(n.grad)
     graph.node(f"n{n.id}", label=_label(rows), **attrs)
 
 
@@ -614,7 +618,7 @@ def _emit_edges(g: graphviz.Digraph, tr: Trace, plan: _Plan, theme: Theme) -> No
         blocked = sum(e.blocker is not None for e in edges)
         text = f"{len(edges)} edges" if len(edges) > 1 else "1 edge"
         if terms:
-            text += f" · Σ {theme.fmt(math.fsum(terms))}"
+            text += f" · Σ {theme.fmt(numeric.total(terms))}"
         attrs: dict[str, str] = {}
         if blocked:
             text += f" · {blocked} blocked"

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chainrule.viz import numeric
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -69,7 +71,7 @@ def layer_grad_stats(model: Any) -> Stats:
         groups.setdefault(_layer_of(str(name), children, fallback), []).append(abs(float(g)))
     if not groups:
         raise ValueError(f"grad_flow(): the model ({fallback}) has no parameters")
-    return {name: (math.fsum(g) / len(g), max(g)) for name, g in groups.items()}
+    return {name: (numeric.mean(g), numeric.largest(g)) for name, g in groups.items()}
 
 
 def _check_stats(entry: object, where: str) -> Stats:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from chainrule import autograd
 from chainrule.autograd import CONSTANT, PARAMETER, Value
+from chainrule.viz import numeric
 
 # Roles as diagrams show them (the engine's "variable" splits into leaf and intermediate).
 LEAF = "leaf"
@@ -277,10 +278,9 @@ def _mark_elsewhere(nodes: list[Node]) -> None:
     for n in nodes:
         if n.role == CONSTANT_ROLE or n.role == OUTPUT:
             continue
-        total = math.fsum(n.grad_terms)
-        rest = n.grad - total
+        rest = n.grad - numeric.total(n.grad_terms)  # nan or inf when a term is: then nothing is "elsewhere"
         # Summation order differs from the engine's, so allow rounding.
-        if math.isfinite(rest) and abs(rest) > 1e-9 * max(1.0, abs(n.grad), math.fsum(map(abs, n.grad_terms))):
+        if math.isfinite(rest) and abs(rest) > 1e-9 * max(1.0, abs(n.grad), numeric.total(map(abs, n.grad_terms))):
             n.grad_elsewhere = rest
 
 
