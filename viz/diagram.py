@@ -544,9 +544,11 @@ def _emit_unit(graph: graphviz.Digraph, tr: Trace, plan: _Plan, k: int, theme: T
     label = n.label
     if n.scope and label.startswith(n.scope + ".") and len(label) > len(n.scope) + 1:
         label = label[len(n.scope) + 1 :]  # drawn inside its module's cluster, which names the path
-    title = f"<B>{html_text(label)}</B>" if label else ""
+    # Graphviz rejects an empty <B></B>: text that quotes to nothing (a lone "\r") gets no bold element.
+    quoted = html_text(label)
+    title = f"<B>{quoted}</B>" if quoted else ""
     if n.op:
-        op = html_text(n.symbol or n.op)
+        op = html_text(n.symbol) or html_text(n.op)
         title = f"{title} = {op}" if title else f"<B>{op}</B>"
     elif n.role == PARAMETER_ROLE:
         title += " <I>parameter</I>"
