@@ -295,6 +295,14 @@ def test_backward_gradient_argument() -> None:
         y.backward("1")  # type: ignore[arg-type]
 
 
+def test_backward_none_is_the_unit_seed() -> None:
+    """PyTorch treats backward(None) on a scalar as the seed 1.0."""
+    x = Value(3.0)
+    y = x * x
+    y.backward(None)
+    assert x.grad == 6.0 and y.grad == 1.0
+
+
 def test_backward_on_a_leaf() -> None:
     x = Value(3.0)
     x.backward()
@@ -691,6 +699,79 @@ def test_equality_and_hash_are_identity() -> None:
     table = {a: "a", b: "b"}
     assert table[a] == "a" and table[b] == "b"
     assert hash(a) == hash(a)
+
+
+def test_comparisons_read_data_and_give_bools() -> None:
+    v, w = Value(2.0, "v"), Value(3.0, "w")
+    results = [v < w, v <= w, v > w, v >= w, v < 3, v <= 2, v > 1.5, v >= 2.5, 1 < v, 3.0 <= v, 2 > v, 2 >= v]
+    assert results == [True, True, False, False, True, True, True, False, True, False, False, True]
+    assert all(type(r) is bool for r in results)
+    assert (v < np.float64(2.5)) is True and (v >= np.int64(3)) is False
+    assert (v < True) is False and (v > np.int8(1)) is True
+    assert bool(np.float64(2.5) > v) and (v < 10**400) is True and (v > -(10**400)) is True
+    y = v * w
+    assert y > v and y.parents == (v, w) and v.grad == 0.0  # no node, no edge, no gradient
+
+
+def test_max_min_and_sorted_work_on_values() -> None:
+    v = Value(0.5, "v")
+    assert max(v, 1) == 1 and max(v, 0) is v
+    assert min(v, 1) is v
+    values = [Value(3.0), Value(-1.0), Value(2.0)]
+    assert [x.data for x in sorted(values)] == [-1.0, 2.0, 3.0]
+
+
+def test_comparisons_with_nan_are_false() -> None:
+    n = Value(math.nan)
+    assert not (n < 1 or n <= 1 or n > 1 or n >= 1 or n < n)
+
+
+@pytest.mark.parametrize("other", ["1", None, [1.0], np.array([1.0, 2.0]), 1j])
+def test_comparisons_reject_non_numbers(other: object) -> None:
+    with pytest.raises(TypeError, match="not supported between"):
+        Value(1.0) < other  # type: ignore[operator]  # noqa: B015
+    with pytest.raises(TypeError, match="not supported between"):
+        other >= Value(1.0)  # type: ignore[operator]  # noqa: B015
+
+
+@pytest.mark.parametrize(("x", "truth"), [(0.0, False), (-0.0, False), (1.0, True), (-2.5, True),
+                                          (5e-324, True), (math.inf, True), (math.nan, True)])
+def test_bool_is_data_nonzero(x: float, truth: bool) -> None:
+    """As bool() of a 0-dim tensor (and of a float): nan is True."""
+    assert bool(Value(x)) is truth
+    assert (Value(x) if Value(x) else "no") != "no" if truth else not Value(x)
+
+
+def test_assigning_data_converts_numbers() -> None:
+    v = Value(1.0)
+    for x, expected in [(3, 3.0), (np.float32(0.5), 0.5), (np.int64(-2), -2.0), (True, 1.0), (10**400, math.inf)]:
+        v.data = x  # type: ignore[assignment]
+        assert v.data == expected and type(v.data) is float
+    v.data -= 0.25
+    assert v.data == math.inf  # inf - 0.25
+    v.data = 2.0
+    v.data *= 1.5
+    assert (v + v).data == 6.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("3", r"Value.data: expected a real number.*got str '3'"),
+        (None, r"Value.data: expected a real number.*got NoneType None"),
+        (1j, "Value.data: complex numbers are not supported"),
+        (np.complex128(1 + 2j), "complex numbers are not supported"),
+        ([1.0], "got list"),
+        (np.array([1.0, 2.0]), r"numpy array of shape \(2,\)"),
+        (Value(2.0), r"got a Value; assign its .data"),
+    ],
+)
+def test_assigning_data_rejects_what_the_constructor_rejects(bad: object, message: str) -> None:
+    v = Value(1.0, "v")
+    with pytest.raises(TypeError, match=message):
+        v.data = bad  # type: ignore[assignment]
+    assert v.data == 1.0  # unchanged
+    assert (v + v).data == 2.0
 
 
 def test_detach() -> None:
