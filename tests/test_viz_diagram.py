@@ -44,15 +44,15 @@ digraph chainrule {
     n7 [label=<<B>b</B><BR/>data 6.881<BR/>grad 0.5> fillcolor="#ffdf89" penwidth=1.5]
     n8 [label=<<B>n</B> = +<BR/>data 0.8814<BR/>grad 0.5> fillcolor="#ffdf89"]
     n9 [label=<<B>o</B> = tanh<BR/>data 0.7071<BR/>grad 1 (seed)> fillcolor="#fed573" penwidth=3 style="rounded,filled,bold"]
-    n0 -> n2 [label=<∂ = -3 · g=0.5 → -1.5>]
-    n1 -> n2 [label=<∂ = 2 · g=0.5 → 1>]
-    n3 -> n5 [label=<∂ = 1 · g=0.5 → 0.5>]
-    n4 -> n5 [label=<blocked: local derivative 0<BR/>∂ = 0 · g=0.5 → 0> color="#a0a0a0" fontcolor="#a0a0a0" style=dashed]
-    n2 -> n6 [label=<∂ = 1 · g=0.5 → 0.5>]
-    n5 -> n6 [label=<∂ = 1 · g=0.5 → 0.5>]
-    n6 -> n8 [label=<∂ = 1 · g=0.5 → 0.5>]
-    n7 -> n8 [label=<∂ = 1 · g=0.5 → 0.5>]
-    n8 -> n9 [label=<∂ = 0.5 · g=1 → 0.5>]
+    n0 -> n2 [label=<d = -3 * g=0.5 -&gt; -1.5>]
+    n1 -> n2 [label=<d = 2 * g=0.5 -&gt; 1>]
+    n3 -> n5 [label=<d = 1 * g=0.5 -&gt; 0.5>]
+    n4 -> n5 [label=<blocked: local derivative 0<BR/>d = 0 * g=0.5 -&gt; 0> color="#a0a0a0" fontcolor="#a0a0a0" style=dashed]
+    n2 -> n6 [label=<d = 1 * g=0.5 -&gt; 0.5>]
+    n5 -> n6 [label=<d = 1 * g=0.5 -&gt; 0.5>]
+    n6 -> n8 [label=<d = 1 * g=0.5 -&gt; 0.5>]
+    n7 -> n8 [label=<d = 1 * g=0.5 -&gt; 0.5>]
+    n8 -> n9 [label=<d = 0.5 * g=1 -&gt; 0.5>]
     subgraph cluster_legend {
         color="#9e9e9e" label="" style=rounded
         legend [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">
@@ -66,7 +66,7 @@ digraph chainrule {
 <TR><TD BGCOLOR="#f0f0f0" WIDTH="14"> </TD><TD ALIGN="LEFT">grad 0</TD></TR>
 <TR><TD BGCOLOR="#c51b8a" WIDTH="14"> </TD><TD ALIGN="LEFT">nan / inf</TD></TR>
 <TR><TD BGCOLOR="#bdbdbd" WIDTH="14"> </TD><TD ALIGN="LEFT">cut off by a blocked edge (dashed)</TD></TR>
-<TR><TD COLSPAN="2" ALIGN="LEFT">edge: ∂ = local derivative · g = consumer's grad → term</TD></TR>
+<TR><TD COLSPAN="2" ALIGN="LEFT">edge: d = local derivative * g = consumer's grad -&gt; term</TD></TR>
 <TR><TD COLSPAN="2" ALIGN="LEFT">dashed edge: blocked; dotted: from a constant</TD></TR>
 <TR><TD COLSPAN="2" ALIGN="LEFT">bold border: output; double: parameter</TD></TR>
 </TABLE>> shape=plain style=solid]
@@ -81,8 +81,8 @@ digraph chainrule {
     edge [color="#525252" fontname=Helvetica fontsize=8.5]
     n0 [label=<<B>x</B><BR/>data 3<BR/>grad = 3 + 3 = 6> fillcolor="#fdb34e" penwidth=1.5]
     n1 [label=<<B>*</B><BR/>data 9<BR/>grad 1 (seed)> fillcolor="#fed573" penwidth=3 style="rounded,filled,bold"]
-    n0 -> n1 [label=<∂ = 3 · g=1 → 3>]
-    n0 -> n1 [label=<∂ = 3 · g=1 → 3>]
+    n0 -> n1 [label=<d = 3 * g=1 -&gt; 3>]
+    n0 -> n1 [label=<d = 3 * g=1 -&gt; 3>]
 }
 """
 
@@ -93,8 +93,8 @@ digraph chainrule {
     edge [color="#525252" fontname=Helvetica fontsize=8.5]
     n0 [label=<<B>a</B><BR/>data -2<BR/>grad = 1 + 1 = 2> fillcolor="#fecb5d" penwidth=1.5]
     n1 [label=<<B>+</B><BR/>data -4<BR/>grad 1 (seed)> fillcolor="#fed573" penwidth=3 style="rounded,filled,bold"]
-    n0 -> n1 [label=<∂ = 1 · g=1 → 1>]
-    n0 -> n1 [label=<∂ = 1 · g=1 → 1>]
+    n0 -> n1 [label=<d = 1 * g=1 -&gt; 1>]
+    n0 -> n1 [label=<d = 1 * g=1 -&gt; 1>]
 }
 """
 
@@ -123,7 +123,7 @@ def test_grad_as_sum_of_outgoing_terms() -> None:
     dot = viz.draw(y, theme=Theme(legend=False, number="{:.3f}")).source
     assert "grad = 3.000 + 7.389 = 10.389" in dot
     many = autograd.sum([x * float(k) for k in range(1, 7)])  # six consumers: 1 + 2 + ... + 6
-    assert "grad = Σ of 6 terms = 21" in viz.draw(many).source
+    assert "grad = sum of 6 terms = 21" in viz.draw(many).source
 
 
 def test_gradient_from_outside_is_named() -> None:
@@ -201,7 +201,7 @@ def test_dead_relu_is_marked_and_cuts_off() -> None:
     out.backward()
     dot = viz.draw(out, theme=Theme(legend=False)).source
     edge = next(line for line in dot.splitlines() if "dead relu" in line)
-    assert "blocked: dead relu<BR/>∂ = 0 · g=1 → 0" in edge and "style=dashed" in edge
+    assert "blocked: dead relu<BR/>d = 0 * g=1 -&gt; 0" in edge and "style=dashed" in edge
     cut = [line for line in dot.splitlines() if "cut off" in line]
     assert len(cut) == 3  # w, x and w*x: everything the dead relu cuts off, shaded grey
     assert all(f'fillcolor="{Theme().cut_off_color}"' in line for line in cut)
@@ -216,9 +216,9 @@ def test_check_shows_estimates_and_flags_a_wrong_rule() -> None:
     x_line = next(line for line in dot.splitlines() if "<B>x</B>" in line)
     y_line = next(line for line in dot.splitlines() if "<B>y</B>" in line)
     red = Theme().mismatch_color
-    assert f'<FONT COLOR="{red}">fd 3 · rel err 0.3333 DIFFERS</FONT>' in x_line and f'color="{red}"' in x_line
+    assert f'<FONT COLOR="{red}">fd 3, rel err 0.3333 DIFFERS</FONT>' in x_line and f'color="{red}"' in x_line
     assert "grad 4.5" in x_line
-    assert f'<FONT COLOR="{Theme().match_color}">fd 1 · rel err' in y_line and " ok</FONT>" in y_line
+    assert f'<FONT COLOR="{Theme().match_color}">fd 1, rel err' in y_line and " ok</FONT>" in y_line
     assert red not in y_line
     assert "fd " not in viz.draw(out).source
 
@@ -288,7 +288,7 @@ def test_collapse_a_module() -> None:
     into = [line for line in dot.splitlines() if f"-> {name} " in line]
     assert len(into) == 8 and all("style=dotted" in line and "label" not in line for line in into)
     out = [line for line in dot.splitlines() if line.strip().startswith(f"{name} -> ")]
-    assert sum("<3 edges · Σ " in line for line in out) == 4 and sum("<2 edges · Σ " in line for line in out) == 9
+    assert sum("<3 edges, sum " in line for line in out) == 4 and sum("<2 edges, sum " in line for line in out) == 9
     # a zero bias b has d(b*b)/db = 0: both its edges are blocked
     assert sum("2 blocked> color" in line and "style=dashed" in line for line in out) == 3
 
@@ -340,7 +340,7 @@ def test_a_long_chain_becomes_stacks() -> None:
     drawn = [line.strip() for line in small.splitlines() if "[label=" in line and "->" not in line]
     titles = sorted(line.split("<B>")[1].split("</B>")[0] for line in drawn)
     # no two tanh nodes are parallel (each is one level deeper), so stacks gather each op
-    assert titles == ["1499 × tanh", "1500 × *", "1500 × +", "3000 × constants", "tanh", "x"]
+    assert titles == ["1499 x tanh", "1500 x *", "1500 x +", "3000 x constants", "tanh", "x"]
 
 
 # ----------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_fallback_renders_svg(no_dot: Path, tmp_path: Path) -> None:
     path = viz.render(neuron(), tmp_path / "neuron.svg")
     assert path == tmp_path / "neuron.svg"
     text = svg_text(path.read_bytes())
-    for label in ("x1", "w1", "x2", "w2", "o", "grad -1.5", "∂ = -3 · g=0.5 → -1.5", "blocked: local derivative 0"):
+    for label in ("x1", "w1", "x2", "w2", "o", "grad -1.5", "d = -3 * g=0.5 -> -1.5", "blocked: local derivative 0"):
         assert label in text
 
 

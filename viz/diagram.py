@@ -1,6 +1,8 @@
 """Turn a :class:`viz.trace.Trace` into DOT: the theme, module clusters, collapsing, labels and their quoting.
 
-Pure: nothing here runs a renderer (see :mod:`viz.backend`). Every label is an
+Pure: nothing here runs a renderer (see :mod:`viz.backend`). The text the
+diagram writes itself is ASCII (see :mod:`viz.glyphs`: the fallback renderer
+measures any other character as spaces and warns). Every label is an
 HTML-like label built by :func:`html_text`, the one place where user text is
 quoted, so any text (quotes, ``<>&{}|``, backslashes, newlines, control
 characters, unicode) reaches the picture as written. DOT ids come from the
@@ -524,7 +526,7 @@ def _grad_line(n: Node, theme: Theme) -> str:
     terms = n.grad_terms
     text = f"grad {g}"
     if len(terms) > 1 or n.grad_elsewhere:
-        parts = [theme.fmt(t) for t in terms] if len(terms) <= 4 else [f"Σ of {len(terms)} terms"]
+        parts = [theme.fmt(t) for t in terms] if len(terms) <= 4 else [f"sum of {len(terms)} terms"]
         if n.grad_elsewhere:
             parts.append(f"{theme.fmt(n.grad_elsewhere)} from outside")
         text = f"grad = {' + '.join(parts)} = {g}"
@@ -562,7 +564,7 @@ def _emit_unit(graph: graphviz.Digraph, tr: Trace, plan: _Plan, k: int, theme: T
     if n.fd_grad is not None:
         ok = bool(n.check_ok)
         verdict = "ok" if ok else "DIFFERS"
-        line = f"fd {theme.fmt(n.fd_grad)} · rel err {theme.fmt(n.check_error or 0.0)} {verdict}"
+        line = f"fd {theme.fmt(n.fd_grad)}, rel err {theme.fmt(n.check_error or 0.0)} {verdict}"
         rows.append(_font(theme.match_color if ok else theme.mismatch_color, html_text(line)))
         if not ok:
             attrs.update(color=theme.mismatch_color, penwidth="3")
@@ -584,7 +586,7 @@ def _emit_group(graph: graphviz.Digraph, tr: Trace, group: _Group, name: str, th
         counts = f"{ops} ops" + (f", {params} parameters" if params else "")
         rows = [f"<B>{html_text(group.title)}</B>", html_text(counts)]
     else:
-        rows = [f"<B>{html_text(f'{len(nodes)} × {group.title}')}</B>"]
+        rows = [f"<B>{html_text(f'{len(nodes)} x {group.title}')}</B>"]
     if grads:
         rows.append(html_text(f"max |grad| {theme.fmt(biggest)}"))
     if cut:
@@ -620,10 +622,10 @@ def _emit_edges(g: graphviz.Digraph, tr: Trace, plan: _Plan, theme: Theme) -> No
         blocked = sum(e.blocker is not None for e in edges)
         text = f"{len(edges)} edges" if len(edges) > 1 else "1 edge"
         if terms:
-            text += f" · Σ {theme.fmt(numeric.total(terms))}"
+            text += f", sum {theme.fmt(numeric.total(terms))}"
         attrs: dict[str, str] = {}
         if blocked:
-            text += f" · {blocked} blocked"
+            text += f", {blocked} blocked"
             if blocked == len(edges):
                 attrs.update(style="dashed", color=theme.blocked_color)
         if not terms:  # from constants: no derivative, nothing to say
@@ -638,7 +640,7 @@ def _emit_edge(g: graphviz.Digraph, tr: Trace, i: int, theme: Theme) -> None:
     if e.local is None or e.contribution is None:  # a constant: no derivative is computed
         g.edge(tail, head, style="dotted", color=theme.blocked_color)
         return
-    term = f"∂ = {theme.fmt(e.local)} · g={theme.fmt(e.upstream)} → {theme.fmt(e.contribution)}"
+    term = f"d = {theme.fmt(e.local)} * g={theme.fmt(e.upstream)} -> {theme.fmt(e.contribution)}"
     if e.blocker is not None:
         g.edge(
             tail, head, label=_inline(html_text(f"blocked: {e.blocker}\n{term}")), style="dashed",
@@ -665,7 +667,7 @@ def _emit_legend(g: graphviz.Digraph, theme: Theme) -> None:
     rows = "".join(f'\n<TR><TD BGCOLOR="{colour}" WIDTH="14"> </TD><TD ALIGN="LEFT">{text}</TD></TR>'
                    for text, colour in cells)
     notes = [
-        "edge: ∂ = local derivative · g = consumer's grad → term",
+        "edge: d = local derivative * g = consumer's grad -> term",
         "dashed edge: blocked; dotted: from a constant",
         "bold border: output; double: parameter",
     ]
