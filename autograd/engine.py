@@ -32,7 +32,7 @@ _EMPTY: tuple[Any, ...] = ()
 
 
 class AnomalyError(FloatingPointError):
-    """Raised under ``detect_anomaly()`` at the first op that makes nan or inf."""
+    """Raised under ``detect_anomaly()`` at the first op or gradient that makes nan or inf."""
 
 
 def _number_to_float(x: object, what: str) -> float:
@@ -721,6 +721,8 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
         skipped); else every node's result (constant leaves with a meaningless
         value: callers skip them).
     """
+    if MODE.get().anomaly:
+        return _propagate_checked(root, seed, accumulate)
     partial: dict[Value, float] = {}  # contributions so far, for nodes still waiting for consumers
     pending: dict[Value, int] = {}  # consumers still to come, for nodes that had more than one
     leaves: dict[Value, float] = {}
@@ -748,6 +750,92 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
             old = leaf.grad
             leaf.grad = g if old == 0.0 and g != 0.0 else old + g
     return leaves
+
+
+def _describe_node(v: Value) -> str:
+    """Name a node for an error: its label (or <op>), its op and its module scope."""
+    details = [f"op '{v._op.name}'" if v._op is not None else f"{v.role} leaf"]
+    if v.scope:
+        details.append(f"scope '{v.scope}'")
+    name = repr(v.label) if v.label else f"<{v.op or v.role}>"
+    return f"{name} ({', '.join(details)})"
+
+
+def _anomaly_in_term(node: Value, consumer: Value, local: float, upstream: float, term: float) -> AnomalyError:
+    return AnomalyError(
+        f"anomaly in backward: the gradient of {_describe_node(node)} became {term!r}: its consumer "
+        f"{_describe_node(consumer)} passes local derivative {local!r} * upstream gradient {upstream!r}"
+    )
+
+
+def _anomaly_in_sum(node: Value, consumer: Value, before: float, term: float, total: float) -> AnomalyError:
+    return AnomalyError(
+        f"anomaly in backward: the gradient of {_describe_node(node)} became {total!r} when the term "
+        f"{term!r} from its consumer {_describe_node(consumer)} was added to {before!r} from its other consumers"
+    )
+
+
+def _propagate_checked(root: Value, seed: float, accumulate: bool) -> dict[Value, float]:
+    """_propagate under anomaly mode: raise at the first non-finite gradient, before touching ``.grad``.
+
+    The normal walk runs first (so results are bit for bit those of normal
+    mode); only if a result is not finite does a plain reverse-topological
+    walk retrace the chain rule, term by term, to find where it went wrong.
+    """
+    if not math.isfinite(seed):
+        raise AnomalyError(f"anomaly in backward: the seed gradient is {seed!r} at {_describe_node(root)}")
+    token = MODE.set(MODE.get()._replace(anomaly=False))
+    try:
+        results = _propagate(root, seed, accumulate=False)
+    finally:
+        MODE.reset(token)
+    if not all(math.isfinite(g) for v, g in results.items() if v.role is not CONSTANT):
+        _raise_backward_anomaly(root, seed, results)
+    if not accumulate:
+        return results
+    for node, g in results.items():
+        if node.role is not CONSTANT:
+            old = node.grad
+            new = g if old == 0.0 and g != 0.0 else old + g
+            if math.isfinite(old) and not math.isfinite(new):
+                raise AnomalyError(
+                    f"anomaly in backward: .grad of {_describe_node(node)} became {new!r} when this call's "
+                    f"gradient {g!r} was added to the {old!r} already in it"
+                )
+    for node, g in results.items():  # checked first: an anomaly leaves every .grad as it was
+        if node.role is not CONSTANT:
+            old = node.grad
+            node.grad = g if old == 0.0 and g != 0.0 else old + g
+    return {v: g for v, g in results.items() if v._a is None}
+
+
+def _raise_backward_anomaly(root: Value, seed: float, results: dict[Value, float]) -> None:
+    """Retrace the chain rule from the root and raise at the first non-finite term or sum."""
+    order = topological_order(root)
+    grads: dict[Value, float] = {root: seed}
+    for node in reversed(order):
+        if node._a is None:
+            continue
+        upstream = grads[node]
+        for p, local in zip(node.parents, node.local_grads):
+            if p.role is CONSTANT:
+                continue
+            term = local * upstream
+            if not math.isfinite(term):
+                raise _anomaly_in_term(p, node, local, upstream, term)
+            if p in grads:
+                total = grads[p] + term
+                if not math.isfinite(total):
+                    raise _anomaly_in_sum(p, node, grads[p], term, total)
+                grads[p] = total
+            else:
+                grads[p] = term
+    # Only the order of summation differs from the walk that overflowed: name its first non-finite result.
+    for node in reversed(order):
+        g = results.get(node, 0.0)
+        if node.role is not CONSTANT and not math.isfinite(g):
+            raise AnomalyError(f"anomaly in backward: the gradient of {_describe_node(node)} became {g!r} "
+                               "(a sum of finite terms that overflowed)")
 
 
 def _walk(
@@ -870,47 +958,72 @@ class ValueMath:
 VALUE_MATH = ValueMath()
 
 
-def _value_local_grads(node: Value) -> tuple[Any, ...]:
-    """Local derivatives of node as Values (differentiable), from the same op-table rules."""
+def _value_local_grads(node: Value, check: bool) -> tuple[Any, ...]:
+    """Local derivatives of node as Values (differentiable), from the same op-table rules.
+
+    With ``check`` (anomaly mode), a non-finite derivative that is kept
+    raises. Rules evaluate both branches of M.where; on Values each branch
+    builds nodes, and a discarded one may be inf (pow(0, -1)), so the caller
+    builds them with anomaly mode off and only the kept ones are checked here.
+    """
     op = node._op
     assert op is not None
-    mode = MODE.get()
-    if not mode.anomaly:
-        return _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
-    # NOTE: rules evaluate both branches of M.where; on Values each branch
-    # builds nodes, and a discarded one may be inf (pow(0, -1)). Build them
-    # with anomaly mode off and check only the derivatives that are kept.
-    token = MODE.set(mode._replace(anomaly=False))
-    try:
-        grads = _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
-    finally:
-        MODE.reset(token)
-    for i, (p, g) in enumerate(zip(node.parents, grads)):
-        d = g.data if isinstance(g, Value) else g
-        if p.role is not CONSTANT and not math.isfinite(d):
-            inputs = ", ".join(f"{_describe_input(a)}={a.data!r}" for a in node.parents)
-            raise AnomalyError(f"anomaly: op '{op.name}' has local derivative {d!r} for input {i} "
-                               f"from inputs ({inputs}) while building the backward graph")
+    grads = _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
+    if check:
+        for i, (p, g) in enumerate(zip(node.parents, grads)):
+            d = _data_of(g)
+            if p.role is not CONSTANT and not math.isfinite(d):
+                inputs = ", ".join(f"{_describe_input(a)}={a.data!r}" for a in node.parents)
+                raise AnomalyError(f"anomaly: op '{op.name}' has local derivative {d!r} for input {i} "
+                                   f"from inputs ({inputs}) while building the backward graph")
     return grads
 
 
+def _data_of(x: Any) -> float:
+    return x._data if isinstance(x, Value) else x
+
+
 def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
-    """The chain rule again, building the backward pass out of Values (create_graph)."""
-    pending = _consumer_counts([root])
-    grads: dict[Value, Any] = {root: seed}
-    stack = [root] if root._a is not None else []
-    while stack:
-        node = stack.pop()
-        g = grads[node]
-        for p, local in zip(node.parents, _value_local_grads(node)):
-            if p.role is CONSTANT:
-                continue
-            term = g if (type(local) is float and local == 1.0) else local * g
-            grads[p] = grads[p] + term if p in grads else term
-            if p._a is not None:
-                pending[p] -= 1
-                if not pending[p]:
-                    stack.append(p)
+    """The chain rule again, building the backward pass out of Values (create_graph).
+
+    Under anomaly mode, the first non-finite local derivative, term or sum
+    raises ``AnomalyError`` naming the node and the consumer (the Values of
+    the backward pass are built with the op-level check off, so the error
+    names the forward graph's nodes rather than a multiplication inside it).
+    """
+    mode = MODE.get()
+    check = mode.anomaly
+    if check:
+        if not math.isfinite(seed):
+            raise AnomalyError(f"anomaly in backward: the seed gradient is {seed!r} at {_describe_node(root)}")
+        token = MODE.set(mode._replace(anomaly=False))
+    try:
+        pending = _consumer_counts([root])
+        grads: dict[Value, Any] = {root: seed}
+        stack = [root] if root._a is not None else []
+        while stack:
+            node = stack.pop()
+            g = grads[node]
+            for p, local in zip(node.parents, _value_local_grads(node, check)):
+                if p.role is CONSTANT:
+                    continue
+                term = g if (type(local) is float and local == 1.0) else local * g
+                if check and not math.isfinite(_data_of(term)):
+                    raise _anomaly_in_term(p, node, _data_of(local), _data_of(g), _data_of(term))
+                if p in grads:
+                    before = grads[p]
+                    grads[p] = before + term
+                    if check and not math.isfinite(_data_of(grads[p])):
+                        raise _anomaly_in_sum(p, node, _data_of(before), _data_of(term), _data_of(grads[p]))
+                else:
+                    grads[p] = term
+                if p._a is not None:
+                    pending[p] -= 1
+                    if not pending[p]:
+                        stack.append(p)
+    finally:
+        if check:
+            MODE.reset(token)
     return grads
 
 

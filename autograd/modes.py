@@ -87,8 +87,15 @@ class enable_grad(_ModeSwitch):
 
 
 class detect_anomaly(_ModeSwitch):
-    """Context manager and decorator: raise ``AnomalyError`` at the first op whose
-    output or local derivative is nan or inf, naming the op and its inputs."""
+    """Context manager and decorator: raise ``AnomalyError`` at the first nan or inf.
+
+    Forward: at the first op whose output or local derivative is nan or inf,
+    naming the op and its inputs. Backward (``backward()``, ``grad()``, with
+    or without ``create_graph``): at the first gradient that becomes nan or
+    inf, naming the node (label, op, module scope) and the consumer whose
+    term made it, before any ``.grad`` is changed. Outside anomaly mode
+    backward pays nothing for this.
+    """
 
     def _enter_mode(self, mode: Mode) -> Mode:
         return mode._replace(anomaly=True)
