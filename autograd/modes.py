@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, NamedTuple, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,29 +35,60 @@ class Mode(NamedTuple):
 NO_SCOPE: tuple[str, str | None] = ("", None)
 DEFAULT_MODE = Mode(True, False, NO_SCOPE)
 MODE: contextvars.ContextVar[Mode] = contextvars.ContextVar("chainrule_mode", default=DEFAULT_MODE)
-# The modes to restore on exit, kept per context too, so one switch object can be
-# shared by threads and tasks without their exits crossing.
-_SAVED: contextvars.ContextVar[tuple[Mode, ...]] = contextvars.ContextVar("chainrule_saved", default=())
+# The modes to restore on exit, with the switch that saved each, kept per context
+# too, so one switch object can be shared by threads and tasks without their
+# exits crossing.
+_SAVED: contextvars.ContextVar[tuple[tuple[object, Mode], ...]] = contextvars.ContextVar(
+    "chainrule_saved", default=()
+)
 
 
 class _ModeSwitch:
-    """A context manager that is also a decorator; it restores the previous mode on exit."""
+    """A context manager that is also a decorator; it restores the previous mode on exit.
+
+    As a decorator it covers plain, generator, async and async generator
+    functions. For generators the mode holds while the body runs, and the
+    caller's mode is back in force at every ``yield`` (as PyTorch does).
+    """
 
     def _enter_mode(self, mode: Mode) -> Mode:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def __enter__(self) -> None:
         mode = MODE.get()
-        _SAVED.set((*_SAVED.get(), mode))
+        _SAVED.set((*_SAVED.get(), (self, mode)))
         MODE.set(self._enter_mode(mode))
 
     def __exit__(self, *exc: object) -> None:
         saved = _SAVED.get()
-        MODE.set(saved[-1])
+        name = type(self).__name__
+        if not saved:
+            raise RuntimeError(f"{name}().__exit__ was called without a matching __enter__ in this thread or task")
+        owner, mode = saved[-1]
+        if owner is not self:
+            raise RuntimeError(
+                f"{name}().__exit__ does not match the innermost __enter__ (a {type(owner).__name__}()); "
+                "mode switches must be exited in the reverse order they were entered"
+            )
+        MODE.set(mode)
         _SAVED.set(saved[:-1])
 
     def __call__(self, fn: F) -> F:
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}() decorates a function, got {type(fn).__name__} {fn!r:.60}")
         switch = type(self)
+        if inspect.isasyncgenfunction(fn):
+            return functools.wraps(fn)(_wrap_async_generator(switch, fn))  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(fn):
+            return functools.wraps(fn)(_wrap_generator(switch, fn))  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def coroutine(*args: Any, **kwargs: Any) -> Any:
+                with switch():
+                    return await fn(*args, **kwargs)
+
+            return coroutine  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +96,66 @@ class _ModeSwitch:
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _wrap_generator(
+    switch: Callable[[], _ModeSwitch], fn: Callable[..., Any]
+) -> Callable[..., Generator[Any, Any, Any]]:
+    """Run each step of the generator (start, send, throw, close) inside the switch."""
+
+    def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        with switch():
+            gen = fn(*args, **kwargs)
+        try:
+            with switch():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with switch():
+                        gen.close()
+                    raise
+                except BaseException as exc:  # thrown in by the caller: pass it on inside the mode
+                    with switch():
+                        response = gen.throw(exc)
+                else:
+                    with switch():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator
+
+
+def _wrap_async_generator(
+    switch: Callable[[], _ModeSwitch], fn: Callable[..., Any]
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """As _wrap_generator, for ``async def`` functions that ``yield``."""
+
+    async def generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        with switch():
+            gen = fn(*args, **kwargs)
+        try:
+            with switch():
+                response = await gen.asend(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with switch():
+                        await gen.aclose()
+                    raise
+                except BaseException as exc:
+                    with switch():
+                        response = await gen.athrow(exc)
+                else:
+                    with switch():
+                        response = await gen.asend(request)
+        except StopAsyncIteration:
+            return
+
+    return generator
 
 
 class no_grad(_ModeSwitch):

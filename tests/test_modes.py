@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 import pytest
@@ -70,6 +70,117 @@ def test_no_grad_decorator() -> None:
     assert seen == [False]
     assert is_grad_enabled()
     assert square.__name__ == "square" and square.__doc__ == "Square v."
+
+
+def test_no_grad_decorator_covers_a_generator_body_only() -> None:
+    """As in PyTorch: the body runs without grad, the caller keeps its mode at every yield."""
+    seen = []
+
+    @no_grad()
+    def steps(x: Value, n: int) -> Generator[Value, float, str]:
+        """Yield n products."""
+        for _ in range(n):
+            factor = yield x * 2.0
+            seen.append((factor, is_grad_enabled()))
+        return "done"
+
+    x = Value(3.0, "x")
+    gen = steps(x, 2)
+    first = next(gen)
+    assert first.parents == () and first.data == 6.0
+    assert is_grad_enabled()  # the caller's mode between steps
+    assert gen.send(1.5).parents == ()
+    with pytest.raises(StopIteration) as info:
+        gen.send(2.5)
+    assert info.value.value == "done"
+    assert seen == [(1.5, False), (2.5, False)]
+    assert steps.__name__ == "steps" and steps.__doc__ == "Yield n products."
+    with no_grad():
+        assert [v.parents for v in steps(x, 2)] == [(), ()]
+        assert not is_grad_enabled()
+
+
+def test_generator_decorator_passes_throw_and_close_inside_the_mode() -> None:
+    seen = []
+
+    @enable_grad()
+    def guarded() -> Generator[int, None, None]:
+        try:
+            yield 1
+        except KeyError:
+            seen.append(("caught", is_grad_enabled()))
+            yield 2
+        finally:
+            seen.append(("closed", is_grad_enabled()))
+
+    with no_grad():
+        gen = guarded()
+        assert next(gen) == 1
+        assert gen.throw(KeyError("k")) == 2
+        gen.close()
+        assert not is_grad_enabled()
+    assert seen == [("caught", True), ("closed", True)]
+
+
+def test_no_grad_decorator_covers_async_functions_and_async_generators() -> None:
+    @no_grad()
+    async def square(v: Value) -> tuple[Value, bool]:
+        await asyncio.sleep(0)
+        return v * v, is_grad_enabled()
+
+    @no_grad()
+    async def squares(v: Value) -> AsyncGenerator[tuple[Value, bool], None]:
+        for _ in range(2):
+            await asyncio.sleep(0)
+            yield v * v, is_grad_enabled()
+
+    async def main() -> list[Any]:
+        x = Value(2.0)
+        results: list[Any] = [await square(x), is_grad_enabled()]
+        async for item in squares(x):
+            results.append((item, is_grad_enabled()))
+        return results
+
+    (y, inside), outside, *steps = asyncio.run(main())
+    assert y.data == 4.0 and y.parents == () and not inside and outside
+    assert [(v.parents, inside, outside) for (v, inside), outside in steps] == [((), False, True)] * 2
+
+
+def test_async_decorator_does_not_leak_into_other_tasks() -> None:
+    @no_grad()
+    async def slow() -> bool:
+        await asyncio.sleep(0.01)
+        return is_grad_enabled()
+
+    async def other() -> bool:
+        await asyncio.sleep(0.005)  # runs while slow() is suspended inside no_grad
+        return is_grad_enabled()
+
+    async def main() -> list[bool]:
+        return list(await asyncio.gather(slow(), other()))
+
+    assert asyncio.run(main()) == [False, True]
+
+
+@pytest.mark.parametrize("switch", [no_grad, enable_grad, detect_anomaly])
+def test_unbalanced_exit_is_a_clear_error(switch: Callable[[], Any]) -> None:
+    name = switch.__name__
+    with pytest.raises(RuntimeError, match=rf"{name}\(\)\.__exit__ was called without a matching __enter__"):
+        switch().__exit__(None, None, None)
+    assert is_grad_enabled()
+    outer, inner = no_grad(), switch()
+    outer.__enter__()
+    inner.__enter__()
+    with pytest.raises(RuntimeError, match="reverse order"):
+        outer.__exit__(None, None, None)
+    inner.__exit__(None, None, None)
+    outer.__exit__(None, None, None)
+    assert is_grad_enabled()
+
+
+def test_decorating_a_non_function_is_an_error() -> None:
+    with pytest.raises(TypeError, match="decorates a function"):
+        no_grad()(3)  # type: ignore[type-var]
 
 
 def test_enable_grad_inside_no_grad() -> None:
