@@ -18,13 +18,14 @@ Example (micrograd's moons demo)::
 from chainrule.nn import data, functional, init, optim, schedules
 from chainrule.nn.data import make_blobs, make_circles, make_moons, make_spirals, train_test_split
 from chainrule.nn.layers import MLP, Layer, Neuron
-from chainrule.nn.module import Module, load
+from chainrule.nn.module import ModelFileError, Module, load
 from chainrule.nn.training import History, accuracy, fit, grad_stats
 
 __all__ = [
     "MLP",
     "History",
     "Layer",
+    "ModelFileError",
     "Module",
     "Neuron",
     "accuracy",

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.nn._limits import BYTES_PER_SAMPLE, check_fits
+
 __all__ = ["make_blobs", "make_circles", "make_moons", "make_spirals", "train_test_split"]
 
 DataSeed = int | np.random.Generator | random.Random | None
@@ -49,6 +51,13 @@ def _check_count(n: object, name: str, who: str, minimum: int = 1) -> int:
     if n < minimum:
         raise ValueError(f"{who}: {name} must be >= {minimum}, got {n}")
     return int(n)
+
+
+def _check_samples(n: object, who: str, minimum: int) -> int:
+    """Check n_samples: an int >= minimum whose arrays fit in memory."""
+    count = _check_count(n, "n_samples", who, minimum)
+    check_fits(count, BYTES_PER_SAMPLE, "samples", who)
+    return count
 
 
 def _check_nonnegative(x: object, name: str, who: str) -> float:
@@ -87,7 +96,7 @@ def make_moons(
         (X, y): X of shape (n_samples, 2), y of labels 0 and 1.
     """
     who = "make_moons()"
-    n = _check_count(n_samples, "n_samples", who, minimum=2)
+    n = _check_samples(n_samples, who, minimum=2)
     noise = _check_nonnegative(noise, "noise", who)
     rng = _generator(seed, who)
     n_out = n // 2
@@ -121,7 +130,7 @@ def make_circles(
         (X, y): X of shape (n_samples, 2), y of labels 0 and 1.
     """
     who = "make_circles()"
-    n = _check_count(n_samples, "n_samples", who, minimum=2)
+    n = _check_samples(n_samples, who, minimum=2)
     noise = _check_nonnegative(noise, "noise", who)
     factor = _check_nonnegative(factor, "factor", who)
     if factor >= 1:
@@ -139,9 +148,17 @@ def make_circles(
     return _finish(X, y, rng, shuffle, noise)
 
 
-def _split_counts(n: int, k: int) -> list[int]:
-    """n points over k classes as scikit-learn does: n // k each, one more for the first n % k."""
-    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+def _classes(n: int, k: int) -> tuple[Array, Array, Array]:
+    """Spread n points over k classes as scikit-learn does: n // k each, one more for the first n % k.
+
+    Returns:
+        (label of each point, its index within its class, the count of each class), class by class.
+    """
+    counts = np.full(k, n // k, dtype=np.intp)
+    counts[: n % k] += 1
+    y = np.repeat(np.arange(k, dtype=np.intp), counts)
+    starts = np.cumsum(counts) - counts
+    return y, np.arange(n, dtype=np.intp) - starts[y], counts
 
 
 def make_spirals(
@@ -172,20 +189,20 @@ def make_spirals(
     """
     who = "make_spirals()"
     k = _check_count(n_classes, "n_classes", who, minimum=2)
-    n = _check_count(n_samples, "n_samples", who, minimum=k)
+    n = _check_samples(n_samples, who, minimum=k)
     noise = _check_nonnegative(noise, "noise", who)
     turns = _check_nonnegative(turns, "turns", who)
     if turns == 0:
         raise ValueError(f"{who}: turns must be > 0, got {turns!r}")
     rng = _generator(seed, who)
-    points, labels = [], []
-    for j, m in enumerate(_split_counts(n, k)):
-        u = np.linspace(0.0, 1.0, m)
-        r = 0.1 + 0.9 * u
-        theta = 2 * np.pi * (turns * u + j / k)
-        points.append(np.column_stack([r * np.cos(theta), r * np.sin(theta)]))
-        labels.append(np.full(m, j, dtype=np.intp))
-    return _finish(np.concatenate(points), np.concatenate(labels), rng, shuffle, noise)
+    y, position, counts = _classes(n, k)
+    # u = np.linspace(0, 1, m) along each arm, computed for all arms at once, bit for bit as linspace does.
+    m = counts[y]
+    u = position * (1.0 / np.maximum(m - 1, 1))
+    u[position == m - 1] = np.where(m[position == m - 1] > 1, 1.0, 0.0)
+    r = 0.1 + 0.9 * u
+    theta = 2 * np.pi * (turns * u + y / k)
+    return _finish(np.column_stack([r * np.cos(theta), r * np.sin(theta)]), y, rng, shuffle, noise)
 
 
 def make_blobs(
@@ -217,6 +234,7 @@ def make_blobs(
     rng = _generator(seed, who)
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
         k = _check_count(centers, "centers", who)
+        _check_samples(n_samples, who, minimum=k)
         low, high = (float(b) for b in center_box)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"{who}: center_box must be (low, high) with finite low < high, got {center_box!r}")
@@ -232,10 +250,10 @@ def make_blobs(
         if not np.isfinite(middle).all():
             raise ValueError(f"{who}: centers must be finite, got {middle.tolist()}")
         k = middle.shape[0]
-    n = _check_count(n_samples, "n_samples", who, minimum=k)
-    counts = _split_counts(n, k)
-    X = np.concatenate([rng.normal(loc=middle[i], scale=std, size=(m, 2)) for i, m in enumerate(counts)])
-    y = np.concatenate([np.full(m, i, dtype=np.intp) for i, m in enumerate(counts)])
+    n = _check_samples(n_samples, who, minimum=k)
+    y, _, _ = _classes(n, k)
+    # One draw for every blob: the same stream, value for value, as rng.normal(loc=centre, scale=std) blob by blob.
+    X = middle[y] + std * rng.standard_normal((n, 2))
     return _finish(X, y, rng, shuffle, 0.0)
 
 

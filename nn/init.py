@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
+import sys
 from collections.abc import Callable
 from typing import Protocol
 
@@ -67,6 +68,9 @@ def _check_fans(fan_in: int, fan_out: int, who: str) -> None:
     for name, fan in (("fan_in", fan_in), ("fan_out", fan_out)):
         if isinstance(fan, bool) or not isinstance(fan, numbers.Integral) or fan <= 0:
             raise ValueError(f"{who}(): {name} must be a positive int, got {fan!r}")
+        if fan > sys.float_info.max:  # the formulas divide by it as a float
+            raise ValueError(f"{who}(): {name} must be at most {sys.float_info.max:.4g}, got an int of "
+                             f"{len(str(fan))} digits")
 
 
 def _check_number(value: object, name: str, who: str, *, positive: bool = False) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 
 from chainrule.autograd import Value, constant, dot, scope
 from chainrule.nn import init as _init
+from chainrule.nn._limits import BYTES_PER_PARAMETER, check_fits
 from chainrule.nn.module import Module
 
 __all__ = ["ACTIVATIONS", "MLP", "Activation", "Layer", "Neuron"]
@@ -55,6 +56,45 @@ def _check_size(n: object, name: str, who: str) -> int:
     if n <= 0:
         raise ValueError(f"{who}: {name} must be >= 1, got {n}")
     return int(n)
+
+
+def _check_buildable(count: int, who: str) -> int:
+    """Refuse a model whose ``count`` parameters would not fit in memory; return the count."""
+    check_fits(count, BYTES_PER_PARAMETER, "parameters", who)
+    return count
+
+
+def _mlp_sizes(nin: object, nouts: object, who: str) -> list[int]:
+    """Return [nin, *nouts] checked: positive ints, at least one layer."""
+    sizes = [_check_size(nin, "nin", who)]
+    if isinstance(nouts, (str, bytes)) or not isinstance(nouts, (Sequence, np.ndarray)):
+        raise TypeError(f"{who}: nouts must be a sequence of layer widths, got {type(nouts).__name__} {nouts!r}")
+    if len(nouts) == 0:
+        raise ValueError(f"{who}: nouts must name at least one layer width, got {list(nouts)}")
+    check_fits(2 * len(nouts), BYTES_PER_PARAMETER, "parameters (at least 2 per layer)", who)
+    sizes.extend(_check_size(n, f"nouts[{i}]", who) for i, n in enumerate(nouts))
+    return sizes
+
+
+def _mlp_parameter_count(sizes: list[int]) -> int:
+    # Each layer: nout neurons of nin weights and a bias.
+    return sum((sizes[k] + 1) * sizes[k + 1] for k in range(len(sizes) - 1))
+
+
+def _config_entries(config: object, keys: tuple[str, ...], who: str) -> dict[str, Any]:
+    """Check that a file's config is an object with exactly ``keys``; return it."""
+    if not isinstance(config, dict):
+        raise TypeError(f"{who}: config must be a JSON object, got {type(config).__name__}")
+    missing = [k for k in keys if k not in config]
+    if missing:
+        raise ValueError(f"{who}: config has no {missing[0]!r} entry (it needs {', '.join(keys)})")
+    extra = [k for k in config if k not in keys]
+    if extra:
+        raise ValueError(f"{who}: unexpected config entry {extra[0]!r} (expected only {', '.join(keys)})")
+    for key in keys:
+        if key.endswith("activation") and not isinstance(config[key], str):
+            raise TypeError(f"{who}: {key} must be an activation name, got {type(config[key]).__name__}")
+    return config
 
 
 def _resolve_activation(activation: Activation, who: str) -> Callable[[Value], Value] | None:
@@ -145,6 +185,7 @@ class Neuron(Module):
         who = "Neuron()"
         self.nin = _check_size(nin, "nin", who)
         fan_out = _check_size(fan_out, "fan_out", who)
+        _check_buildable(self.nin + 1, who)
         self._act = _resolve_activation(activation, who)
         self.activation = activation
         draw = _init.resolve(init, activation)
@@ -171,6 +212,14 @@ class Neuron(Module):
     def get_config(self) -> dict[str, Any]:
         """Return {"nin", "activation"}."""
         return {"nin": self.nin, "activation": _activation_config(self.activation)}
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> int:
+        """Check a file's config (see :meth:`Module.check_config`); return nin + 1."""
+        who = "Neuron()"
+        _config_entries(config, ("nin", "activation"), who)
+        _resolve_activation(config["activation"], who)
+        return _check_buildable(_check_size(config["nin"], "nin", who) + 1, who)
 
     def extra_repr(self) -> str:
         act = self.activation if isinstance(self.activation, str) else _activation_config(self.activation)
@@ -206,6 +255,7 @@ class Layer(Module):
         who = "Layer()"
         self.nin = _check_size(nin, "nin", who)
         self.nout = _check_size(nout, "nout", who)
+        _check_buildable((self.nin + 1) * self.nout, who)
         _resolve_activation(activation, who)
         self.activation = activation
         rng = _make_rng(seed, who)
@@ -228,6 +278,15 @@ class Layer(Module):
     def get_config(self) -> dict[str, Any]:
         """Return {"nin", "nout", "activation"}."""
         return {"nin": self.nin, "nout": self.nout, "activation": _activation_config(self.activation)}
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> int:
+        """Check a file's config (see :meth:`Module.check_config`); return (nin + 1) * nout."""
+        who = "Layer()"
+        _config_entries(config, ("nin", "nout", "activation"), who)
+        _resolve_activation(config["activation"], who)
+        nin = _check_size(config["nin"], "nin", who)
+        return _check_buildable((nin + 1) * _check_size(config["nout"], "nout", who), who)
 
     def extra_repr(self) -> str:
         act = self.activation if isinstance(self.activation, str) else _activation_config(self.activation)
@@ -265,18 +324,15 @@ class MLP(Module):
         seed: Seed = None,
     ) -> None:
         who = "MLP()"
-        self.nin = _check_size(nin, "nin", who)
-        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, (Sequence, np.ndarray)):
-            raise TypeError(f"{who}: nouts must be a sequence of layer widths, got {type(nouts).__name__} {nouts!r}")
-        if len(nouts) == 0:
-            raise ValueError(f"{who}: nouts must name at least one layer width, got {list(nouts)}")
-        self.nouts = [_check_size(n, f"nouts[{i}]", who) for i, n in enumerate(nouts)]
+        sizes = _mlp_sizes(nin, nouts, who)
+        _check_buildable(_mlp_parameter_count(sizes), who)
+        self.nin = sizes[0]
+        self.nouts = sizes[1:]
         _resolve_activation(activation, who)
         _resolve_activation(final_activation, who)
         self.activation = activation
         self.final_activation = final_activation
         rng = _make_rng(seed, who)
-        sizes = [self.nin, *self.nouts]
         last = len(self.nouts) - 1
         self.layers = [
             Layer(sizes[k], sizes[k + 1], activation=final_activation if k == last else activation, init=init, seed=rng)
@@ -299,6 +355,18 @@ class MLP(Module):
             "activation": _activation_config(self.activation),
             "final_activation": _activation_config(self.final_activation),
         }
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> int:
+        """Check a file's config (see :meth:`Module.check_config`); return the number of parameters."""
+        who = "MLP()"
+        _config_entries(config, ("nin", "nouts", "activation", "final_activation"), who)
+        if not isinstance(config["nouts"], list):
+            raise TypeError(f"{who}: nouts must be a list of layer widths, got {type(config['nouts']).__name__}")
+        sizes = _mlp_sizes(config["nin"], config["nouts"], who)
+        _resolve_activation(config["activation"], who)
+        _resolve_activation(config["final_activation"], who)
+        return _check_buildable(_mlp_parameter_count(sizes), who)
 
     def extra_repr(self) -> str:
         act = self.activation if isinstance(self.activation, str) else _activation_config(self.activation)

@@ -26,6 +26,7 @@ import numbers
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -59,12 +60,20 @@ class History:
         grad_stats: with ``track_grads=True``, for each epoch, {layer name:
             (mean |grad|, max |grad|)} of its last step (:func:`grad_stats`);
             empty otherwise.
+        nonfinite: (epoch, batch) of every step whose loss was nan or
+            infinite, both counted from 1.
+        stopped: why training stopped before the last epoch (the message
+            of the warning), or None when it ran every epoch. The epoch it
+            stopped in is recorded up to and including the step that
+            stopped it.
     """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     grad_stats: list[dict[str, tuple[float, float]]] = field(default_factory=list)
+    nonfinite: list[tuple[int, int]] = field(default_factory=list)
+    stopped: str | None = None
 
 
 def grad_stats(model: Module) -> dict[str, tuple[float, float]]:
@@ -402,6 +411,7 @@ def fit(
     seed: int | random.Random | None = None,
     threshold: float | None = None,
     compiled: bool = False,
+    stop_on_nonfinite: bool = True,
 ) -> History:
     """Train ``model`` on (X, y) and return the loss and accuracy of every epoch.
 
@@ -432,6 +442,12 @@ def fit(
             The loss of a batch must be the mean of its per-sample losses
             (checked on the first step); gradients agree with the scalar
             engine to rounding.
+        stop_on_nonfinite: stop at the first step whose loss is nan or
+            infinite, before that step's update (so the parameters are those
+            that produced it), with a ``RuntimeWarning`` naming the epoch and
+            the batch; the History records it (``stopped``, ``nonfinite``).
+            False keeps going through every epoch (``nonfinite`` still lists
+            the steps).
 
     Returns:
         A :class:`History`.
@@ -473,6 +489,9 @@ def fit(
     zero_model_grads = getattr(model, "zero_grad", None)
     compiled_loss = _CompiledLoss(model, loss, targets, y_arr) if compiled else None
 
+    if not isinstance(stop_on_nonfinite, bool):
+        raise TypeError(f"{who}: stop_on_nonfinite must be True or False, got {stop_on_nonfinite!r}")
+
     history = History()
     bar = _Progress(epochs * steps_per_epoch, epochs, progress, sys.stderr)
     step = 0
@@ -501,17 +520,35 @@ def fit(
                 total_loss += batch_loss * len(indices)
                 seen += len(indices)
                 lr = _current_lr(optimizer)
-                if track_grads and b == len(batches) - 1:
+                if not math.isfinite(batch_loss):
+                    history.nonfinite.append((epoch, b + 1))
+                    if stop_on_nonfinite:
+                        history.stopped = _nonfinite_message(batch_loss, epoch, epochs, b + 1, len(batches), lr)
+                if track_grads and (b == len(batches) - 1 or history.stopped):
                     history.grad_stats.append(grad_stats(model))
+                if history.stopped:
+                    break
                 optimizer.step()
                 if schedule is not None:
                     schedule.step()
                 step += 1
                 bar.update(step, epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
             # Full batch: the loss itself (L * n / n can be off by an ulp).
-            history.loss.append(batch_loss if len(batches) == 1 else total_loss / n)
-            history.accuracy.append(correct / n if scorer.active else math.nan)
+            history.loss.append(batch_loss if len(batches) == 1 else total_loss / seen)
+            history.accuracy.append(correct / seen if scorer.active else math.nan)
             history.lr.append(lr)
+            if history.stopped:
+                break
     finally:
         bar.close()
+    if history.stopped:
+        warnings.warn(history.stopped, RuntimeWarning, stacklevel=2)
     return history
+
+
+def _nonfinite_message(loss: float, epoch: int, epochs: int, batch: int, batches: int, lr: float) -> str:
+    at = f"epoch {epoch} of {epochs}, batch {batch} of {batches}"
+    rate = f" (lr={lr:g})" if math.isfinite(lr) else ""
+    return (f"fit(): the loss is {loss!r} at {at}, so training stopped before that step's update. "
+            f"A loss that blows up usually means the learning rate{rate} is too large: try a smaller one "
+            "(or clip the gradients). Pass stop_on_nonfinite=False to train on anyway.")

@@ -159,3 +159,43 @@ def test_train_test_split_errors(kwargs: dict[str, Any], error: type[Exception],
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(error, match=match):
         train_test_split(X, y, **args)
+
+
+def _spirals_class_by_class(n: int, k: int, noise: float, turns: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """make_spirals as first written, one arm at a time (the library computes every arm at once)."""
+    rng = np.random.default_rng(seed)
+    points, labels = [], []
+    for j in range(k):
+        m = n // k + (1 if j < n % k else 0)
+        u = np.linspace(0.0, 1.0, m)
+        r = 0.1 + 0.9 * u
+        theta = 2 * np.pi * (turns * u + j / k)
+        points.append(np.column_stack([r * np.cos(theta), r * np.sin(theta)]))
+        labels.append(np.full(m, j, dtype=np.intp))
+    X, y = np.concatenate(points), np.concatenate(labels)
+    order = rng.permutation(n)
+    X, y = X[order], y[order]
+    return X + rng.normal(scale=noise, size=X.shape) if noise else X, y
+
+
+def _blobs_class_by_class(n: int, centers: list[list[float]], std: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """make_blobs with given centres as first written, one blob at a time."""
+    rng = np.random.default_rng(seed)
+    k = len(centers)
+    counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    X = np.concatenate([rng.normal(loc=centers[i], scale=std, size=(m, 2)) for i, m in enumerate(counts)])
+    y = np.concatenate([np.full(m, i, dtype=np.intp) for i, m in enumerate(counts)])
+    order = rng.permutation(n)
+    return X[order], y[order]
+
+
+@pytest.mark.parametrize(("n", "k"), [(2, 2), (3, 2), (7, 3), (101, 5), (1000, 4)])
+def test_spirals_and_blobs_equal_the_class_by_class_construction(n: int, k: int) -> None:
+    for noise, turns, seed in [(0.0, 1.0, 0), (0.2, 2.5, 1)]:
+        X, y = make_spirals(n, n_classes=k, noise=noise, turns=turns, seed=seed)
+        X0, y0 = _spirals_class_by_class(n, k, noise, turns, seed)
+        assert np.array_equal(X, X0) and np.array_equal(y, y0)
+    centers = [[float(i), -2.0 * i] for i in range(k)]
+    X, y = make_blobs(n, centers=centers, cluster_std=1.5, seed=3)
+    X0, y0 = _blobs_class_by_class(n, centers, 1.5, 3)
+    assert np.array_equal(X, X0) and np.array_equal(y, y0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -502,48 +503,70 @@ def _edit_file(path: Path, change: Any) -> None:
     path.write_text(json.dumps(doc))
 
 
+# (change to a saved MLP(2, [2, 1]) file, the entry the error names, a regex its reason matches)
 BAD_FILES = [
-    (lambda d: d["parameters"].pop("layers.0.neurons.1.b"), ValueError, "missing 1 entry: 'layers.0.neurons.1.b'"),
-    (lambda d: d["parameters"].update({"layers.9.w": 1.0}), ValueError, "unexpected 1 entry: 'layers.9.w'"),
-    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": [1.0]}), TypeError,
-     "parameter 'layers.0.neurons.1.w.0': expected a number, got list"),
-    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": True}), TypeError,
-     "parameter 'layers.0.neurons.1.w.0': expected a number, got true"),
-    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": None}), TypeError, "expected a number, got null"),
-    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": "0.5"}), ValueError,
-     "parameter 'layers.0.neurons.1.w.0': malformed value '0.5'"),
-    (lambda d: d["parameters"].update({"layers.1.neurons.0.b": "nan:0x3ff0000000000000"}), ValueError,
-     "'layers.1.neurons.0.b': malformed value"),
-    (lambda d: d["parameters"].update({"layers.1.neurons.0.b": 10**400}), ValueError, "too large for a float"),
-    (lambda d: d.pop("config"), ValueError, "no 'config' entry"),
-    (lambda d: d.update({"parameters": [1, 2]}), ValueError, "'parameters' must be a JSON object"),
-    (lambda d: d.update({"format": "other/2"}), ValueError, "'format' is 'other/2'"),
-    (lambda d: d.update({"extra": 1}), ValueError, "unexpected entries 'extra'"),
-    (lambda d: d.update({"class": "Nope"}), ValueError, "Nope from module 'chainrule.nn.layers', which is not defined"),
-    (lambda d: d["config"].update({"nouts": [2, 0]}), ValueError, r"does not build a MLP: MLP\(\): nouts\[1\]"),
-    (lambda d: d["config"].update({"width": 3}), ValueError, "does not build a MLP"),
+    (lambda d: d["parameters"].pop("layers.0.neurons.1.b"), "config",
+     "makes a MLP with 9 parameters, but the file holds 8"),
+    (lambda d: d["parameters"].update({"layers.9.w": 1.0}), "parameters", "unexpected 1 entry: 'layers.9.w'"),
+    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": [1.0]}), "parameters['layers.0.neurons.1.w.0']",
+     r"^expected a number, got array \[1.0\]$"),
+    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": True}), "parameters['layers.0.neurons.1.w.0']",
+     "^expected a number, got true$"),
+    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": None}), "parameters['layers.0.neurons.1.w.0']",
+     "^expected a number, got null$"),
+    (lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": "0.5"}), "parameters['layers.0.neurons.1.w.0']",
+     "^malformed value '0.5'; expected a JSON number"),
+    (lambda d: d["parameters"].update({"layers.1.neurons.0.b": "nan:0x3ff0000000000000"}),
+     "parameters['layers.1.neurons.0.b']", "^malformed value 'nan:0x3ff0000000000000'"),
+    (lambda d: d["parameters"].update({"layers.1.neurons.0.b": 10**309}), "parameters['layers.1.neurons.0.b']",
+     "^the integer 1000.*000 is too large for a float$"),
+    (lambda d: d["parameters"].update({"layers.1.neurons.0.b": 10**400}), "parameters['layers.1.neurons.0.b']",
+     "^a number written with 401 characters"),
+    (lambda d: d.pop("config"), "config", "^missing: a model file has 'format', 'class'"),
+    (lambda d: d.update({"parameters": [1, 2]}), "parameters", "^must be a JSON object, got array$"),
+    (lambda d: d.update({"format": "other/2"}), "format", "'format' is 'other/2', expected 'chainrule.nn/1'"),
+    (lambda d: d.update({"extra": 1}), "extra", "^unexpected entry: a model file has only 'format'"),
+    (lambda d: d.update({"class": "Nope"}), "class",
+     "^the file holds a Nope from module chainrule.nn.layers, which is not defined"),
+    (lambda d: d["config"].update({"nouts": [2, 0]}), "config", r"^does not build a MLP: MLP\(\): nouts\[1\]"),
+    (lambda d: d["config"].update({"width": 3}), "config", "unexpected config entry 'width'"),
+    (lambda d: d["config"].pop("activation"), "config", "config has no 'activation' entry"),
+    (lambda d: d["config"].update({"nouts": 2}), "config", "nouts must be a list of layer widths, got int"),
+    (lambda d: d["config"].update({"nin": 2.0}), "config", "nin must be an int, got float"),
+    (lambda d: d["config"].update({"activation": ["relu"]}), "config", "activation must be an activation name"),
+    (lambda d: d["config"].update({"activation": "custom:f"}), "config", "custom callable recorded by name"),
+    (lambda d: d["config"].update({"nin": 10**399}), "config",
+     r"about 10\^399 parameters are too many to build: at about \d+ bytes each they would take about 10\^\d+ "
+     r"bytes, more than this machine's [\d.]+ [GT]B of memory"),
 ]
 
 
-@pytest.mark.parametrize(("change", "error", "match"), BAD_FILES)
-def test_malformed_files_get_errors_naming_the_entry(tmp_path: Path, change: Any, error: type, match: str) -> None:
+@pytest.mark.parametrize(("change", "entry", "match"), BAD_FILES)
+def test_malformed_files_get_errors_naming_the_file_and_the_entry(
+    tmp_path: Path, change: Any, entry: str, match: str
+) -> None:
     path = tmp_path / "m.json"
     nn.MLP(2, [2, 1], seed=0).save(path)
     _edit_file(path, change)
-    with pytest.raises(error, match=match) as info:
+    with pytest.raises(nn.ModelFileError) as info:
         nn.load(path)
-    assert str(path) in str(info.value)
+    error = info.value
+    assert isinstance(error, ValueError)
+    assert (error.path, error.entry) == (str(path), entry)
+    assert re.search(match, error.reason), error.reason
+    assert str(error) == f"{path}: {entry}: {error.reason}"
 
 
-@pytest.mark.parametrize(("change", "error", "match"), BAD_FILES[:8])
-def test_failed_load_into_a_model_changes_nothing(tmp_path: Path, change: Any, error: type, match: str) -> None:
+@pytest.mark.parametrize(("change", "entry", "match"), [f for f in BAD_FILES if f[1] != "config" and f[1] != "class"])
+def test_failed_load_into_a_model_changes_nothing(tmp_path: Path, change: Any, entry: str, match: str) -> None:
     path = tmp_path / "m.json"
     nn.MLP(2, [2, 1], seed=0).save(path)
     _edit_file(path, change)
     model = nn.MLP(2, [2, 1], seed=1)
     before = model.state_dict()
-    with pytest.raises(error, match=match):
+    with pytest.raises(nn.ModelFileError) as info:
         model.load(path)
+    assert re.search(match, info.value.reason)
     assert model.state_dict() == before
 
 
@@ -555,7 +578,8 @@ def test_load_into_a_different_architecture_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="a different architecture: the file has config"):
             model.load(path)
         assert model.state_dict() == before
-    with pytest.raises(ValueError, match="holds a MLP"):
+    with pytest.raises(nn.ModelFileError, match=r"class: the file holds a MLP \(module chainrule.nn.layers\), "
+                       "not a Layer: a different architecture"):
         nn.Layer(2, 2, seed=0).load(path)
 
 
@@ -565,7 +589,7 @@ def test_not_json_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a chainrule model file: invalid JSON"):
         nn.load(bad)
     bad.write_text("[1, 2]")
-    with pytest.raises(ValueError, match="expected a JSON object, got list"):
+    with pytest.raises(ValueError, match="expected a JSON object, got array"):
         nn.load(bad)
     bad.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ValueError, match="not UTF-8"):

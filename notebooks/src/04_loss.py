@@ -441,7 +441,9 @@ def train(name, lr, seed, epochs=100):
     outputs, targets, loss = setups[name]
     model = nn.MLP(2, [16, 16, outputs], seed=seed)
     opt = nn.optim.SGD(model.parameters(), lr=lr)
-    history = nn.fit(model, X, targets, loss=loss, optimizer=opt, epochs=epochs, progress=False, compiled=True)
+    # stop_on_nonfinite=False: train on past a nan loss (fit stops there by default), to see how divergence ends
+    history = nn.fit(model, X, targets, loss=loss, optimizer=opt, epochs=epochs, progress=False, compiled=True,
+                     stop_on_nonfinite=False)
     return model, history
 
 
