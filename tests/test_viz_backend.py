@@ -98,6 +98,8 @@ def busy_diagrams() -> dict[str, viz.Diagram]:
         "mlp, auto-collapsed": viz.draw(loss, max_nodes=8),
         "stacked chain": viz.draw(chain, max_nodes=5),
         "blocked": viz.draw(dead),
+        "folded chain": viz.draw(chain, max_nodes=None),
+        "network view": viz.draw(loss, view="network"),
     }
 
 

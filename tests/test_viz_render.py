@@ -58,7 +58,7 @@ def test_fallback_renders_svg(no_dot: Path, tmp_path: Path) -> None:
     path = viz.render(neuron(), tmp_path / "neuron.svg")
     assert path == tmp_path / "neuron.svg"
     text = svg_text(path.read_bytes())
-    for label in ("x1", "w1", "x2", "w2", "o", "grad -1.5", "d = -3 * g=0.5 -> -1.5", "blocked: local derivative 0"):
+    for label in ("x1", "w1", "x2", "w2", "o", "grad -1.5", "<- -3 * 0.5 = -1.5", "local derivative 0: <- 0 * 0.5 = 0"):
         assert label in text
 
 
@@ -139,8 +139,10 @@ def test_big_mlp_diagram_renders(no_dot: Path, tmp_path: Path) -> None:
     loss = nn.functional.hinge_loss([model(list(x)) for x in X], list(2 * y - 1))
     loss = loss + 1e-4 * autograd.sum(p * p for p in model.parameters())
     loss.backward()
-    text = svg_text(viz.render(loss, tmp_path / "mlp.svg", max_nodes=60).read_bytes())
+    text = svg_text(viz.render(loss, tmp_path / "mlp.svg", view="scalar", max_nodes=60).read_bytes())
     assert "layers.0" in text and "max |grad|" in text
+    text = svg_text(viz.render(loss, tmp_path / "net.svg", max_nodes=60).read_bytes())  # auto: the network view
+    assert "layers.0: relu" in text and "network view" in text
 
 
 def _visible(text: str) -> str:

@@ -1,8 +1,8 @@
 """Turn a :class:`viz.trace.Trace` into DOT: the theme, module clusters, collapsing, labels and their quoting.
 
 Pure: nothing here runs a renderer (see :mod:`viz.backend`). The text the
-diagram writes itself is ASCII (see :mod:`viz.glyphs`: the fallback renderer
-measures any other character as spaces and warns). Every label is an
+diagram writes itself is ASCII, tooltips included (see :mod:`viz.glyphs`: the
+fallback renderer measures any other character as spaces and warns). Every label is an
 HTML-like label built by :func:`html_text`, the one place where user text is
 quoted, so any text (quotes, ``<>&{}|``, backslashes, newlines, control
 characters, unicode) reaches the picture as written. DOT ids come from the
@@ -17,6 +17,7 @@ keep the chain-rule term; edges touching a summary are aggregated).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -26,158 +27,8 @@ from typing import Any
 import graphviz
 
 from chainrule.viz import numeric
-from chainrule.viz.trace import CONSTANT_ROLE, INTERMEDIATE, LEAF, OUTPUT, PARAMETER_ROLE, Node, Trace
-
-# ----------------------------------------------------------------------------
-# Theme
-# ----------------------------------------------------------------------------
-
-
-def _default_role_styles() -> dict[str, dict[str, str]]:
-    # On top of every node's shape=box, style="rounded,filled".
-    return {
-        LEAF: {"penwidth": "1.5"},
-        PARAMETER_ROLE: {"style": "filled", "peripheries": "2"},
-        CONSTANT_ROLE: {"style": "rounded,dashed", "color": "#969696", "fontcolor": "#636363"},
-        OUTPUT: {"style": "rounded,filled,bold", "penwidth": "3"},
-        INTERMEDIATE: {},
-        "module": {"shape": "box3d", "style": "filled"},
-        "stack": {"peripheries": "3"},
-    }
-
-
-@dataclass(frozen=True)
-class Theme:
-    """How a diagram looks: colours, number format, direction, font.
-
-    Attributes:
-        number: format of every number, a ``str.format`` pattern such as ``"{:.4g}"``.
-        rankdir: layout direction: "LR" (inputs on the left), "TB", "RL" or "BT".
-        font: font name for all text; font_size its size in points.
-        vanishing, exploding: |grad| below ``vanishing`` is drawn as vanishing
-            (pale blue), above ``exploding`` as exploding (red); in between the
-            fill follows ``ramp`` on a log scale.
-        ramp: colours from ``vanishing`` to ``exploding`` (log-spaced stops).
-        vanishing_color, exploding_color, zero_color, nonfinite_color: fills
-            below, above, at exactly 0 and for nan/inf gradients.
-        cut_off_color: fill of nodes that only blocked edges reach.
-        constant_color: fill of constants.
-        edge_color, blocked_color: edge colours (blocked edges are also dashed).
-        mismatch_color, match_color: the finite-difference line when it
-            disagrees / agrees (``check=True``).
-        cluster_color, cluster_fill: module clusters' border and fill.
-        legend: draw the colour legend.
-        role_styles: DOT node attributes per role ("leaf", "parameter",
-            "constant", "output", "intermediate") and for summaries ("module",
-            "stack").
-    """
-
-    number: str = "{:.4g}"
-    rankdir: str = "LR"
-    font: str = "Helvetica"
-    font_size: float = 10.0
-    vanishing: float = 1e-4
-    exploding: float = 1e2
-    ramp: tuple[str, ...] = ("#deebf7", "#f7fbff", "#fff7bc", "#fec44f", "#fb6a4a")
-    vanishing_color: str = "#9ecae1"
-    exploding_color: str = "#de2d26"
-    zero_color: str = "#f0f0f0"
-    nonfinite_color: str = "#c51b8a"
-    cut_off_color: str = "#bdbdbd"
-    constant_color: str = "#ffffff"
-    edge_color: str = "#525252"
-    blocked_color: str = "#a0a0a0"
-    mismatch_color: str = "#d62728"
-    match_color: str = "#2b8a3e"
-    cluster_color: str = "#9e9e9e"
-    cluster_fill: str = "#fafafa"
-    legend: bool = True
-    role_styles: dict[str, dict[str, str]] = field(default_factory=_default_role_styles)
-
-    def __post_init__(self) -> None:
-        try:
-            self.number.format(1.5)
-        except (ValueError, IndexError, KeyError, AttributeError) as error:
-            raise ValueError(f"Theme number must be a format like '{{:.4g}}', got {self.number!r}: {error}") from None
-        if self.rankdir not in ("LR", "RL", "TB", "BT"):
-            raise ValueError(f"Theme rankdir must be 'LR', 'RL', 'TB' or 'BT', got {self.rankdir!r}")
-        if not (0 < self.vanishing < self.exploding):
-            raise ValueError(
-                f"Theme needs 0 < vanishing < exploding, got vanishing={self.vanishing!r}, exploding={self.exploding!r}"
-            )
-        for name in ("ramp", "vanishing_color", "exploding_color", "zero_color", "nonfinite_color", "cut_off_color"):
-            value = getattr(self, name)
-            for colour in value if isinstance(value, tuple) else (value,):
-                if not _HEX.fullmatch(colour):
-                    raise ValueError(f"Theme {name} must be '#rrggbb' colours, got {colour!r}")
-        if len(self.ramp) < 2:
-            raise ValueError(f"Theme ramp needs at least two colours, got {self.ramp!r}")
-
-    def fmt(self, x: float) -> str:
-        """Format a number with ``number`` (nan and infinities spelt out, -0 shown as 0).
-
-        Args:
-            x: the number.
-
-        Returns:
-            The text.
-        """
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return self.number.format(x + 0.0)
-
-    def grad_color(self, g: float) -> str:
-        """Return the fill for a gradient of size |g| (log scale between vanishing and exploding).
-
-        Args:
-            g: the gradient.
-
-        Returns:
-            A '#rrggbb' colour.
-        """
-        a = abs(g)
-        if math.isnan(a) or math.isinf(a):
-            return self.nonfinite_color
-        if a == 0.0:
-            return self.zero_color
-        if a < self.vanishing:
-            return self.vanishing_color
-        if a > self.exploding:
-            return self.exploding_color
-        lo, hi = math.log10(self.vanishing), math.log10(self.exploding)
-        t = (math.log10(a) - lo) / (hi - lo) * (len(self.ramp) - 1)
-        k = min(int(t), len(self.ramp) - 2)
-        return _mix(self.ramp[k], self.ramp[k + 1], t - k)
-
-    def grad_kind(self, g: float) -> str | None:
-        """Classify a gradient's size.
-
-        Args:
-            g: the gradient.
-
-        Returns:
-            "vanishing", "exploding", "non-finite", or None when it is unremarkable (0 included).
-        """
-        a = abs(g)
-        if math.isnan(a) or math.isinf(a):
-            return "non-finite"
-        if 0.0 < a < self.vanishing:
-            return "vanishing"
-        if a > self.exploding:
-            return "exploding"
-        return None
-
-
-_HEX = re.compile(r"#[0-9a-fA-F]{6}")
-
-
-def _mix(a: str, b: str, t: float) -> str:
-    ca = [int(a[i : i + 2], 16) for i in (1, 3, 5)]
-    cb = [int(b[i : i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
-
+from chainrule.viz.theme import Theme
+from chainrule.viz.trace import CONSTANT_ROLE, LEAF, OUTPUT, PARAMETER_ROLE, Node, Trace
 
 # ----------------------------------------------------------------------------
 # Quoting: the one place user text becomes DOT
@@ -194,6 +45,9 @@ _HTML[0x7F] = "\u2421"
 _HTML.update({c: "\ufffd" for c in (0xFFFE, 0xFFFF)})
 _HTML[ord("\r")] = ""
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# Text that may stand as an SVG id as it is (module paths, parameter names); anything else gets a numbered id.
+_SAFE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+_PLAIN = {c: v for c, v in _HTML.items() if (c < 0x20 and c != ord("\n")) or c >= 0x7F}
 
 
 def html_text(text: str) -> str:
@@ -436,8 +290,13 @@ def build_digraph(
     max_nodes: int | None = None,
     show_constants: bool = True,
     rankdir: str | None = None,
+    legend: bool | None = None,
 ) -> Diagram:
-    """Build the diagram of a trace.
+    """Build the scalar view of a trace: every node, the chain-rule term on every edge.
+
+    A graph made of nn modules is drawn in module clusters (one per layer and
+    neuron, side by side); a long chain without modules is folded into rows
+    that fit a screen's width.
 
     Args:
         tr: what :func:`viz.trace.trace` returned.
@@ -448,6 +307,7 @@ def build_digraph(
             None: never.
         show_constants: draw constant leaves (plain numbers in the expression).
         rankdir: overrides the theme's direction.
+        legend: draw the legend beside the graph (None: the theme's ``legend``).
 
     Returns:
         A :class:`Diagram` (a ``graphviz.Digraph``).
@@ -462,8 +322,11 @@ def build_digraph(
     if direction not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be 'LR', 'RL', 'TB' or 'BT', got {direction!r}")
     plan = _plan(tr, collapse=collapse, max_nodes=max_nodes, show_constants=show_constants)
+    scene = _Scene(tr, plan, theme, direction)
 
-    g = Diagram("chainrule", graph_attr={"rankdir": direction, "fontname": theme.font, "newrank": "true"})
+    g = Diagram("chainrule", graph_attr={
+        "rankdir": direction, "fontname": theme.font, "newrank": "true", "nodesep": "0.2", "ranksep": "0.3",
+    })
     size = f"{theme.font_size:g}"
     g.attr("node", shape="box", style="rounded,filled", fontname=theme.font, fontsize=size)
     g.attr("edge", fontname=theme.font, fontsize=f"{theme.font_size * 0.85:g}", color=theme.edge_color)
@@ -472,34 +335,128 @@ def build_digraph(
     members: dict[str | None, list[int]] = {}
     for k, c in enumerate(plan.cluster_of):
         members.setdefault(c, []).append(k)
-    kept = set(plan.clusters)
-    used: set[str] = set()
-    for c in members:
-        if c is not None:
-            used.update(p for p in _prefixes(c) if p in kept)
+    # Only clusters that hold units are boxed: a box around boxes (a layer around its neurons) would make
+    # Graphviz step each layer below the last, as the edges between layers must pass outside it.
+    used = sorted((c for c in members if c is not None), key=_natural)
     children: dict[str | None, list[str]] = {}
-    for c in plan.clusters:
-        if c in used:
-            parents = [p for p in _prefixes(c)[:-1] if p in kept]
-            children.setdefault(parents[-1] if parents else None, []).append(c)
-    numbers = {c: i for i, c in enumerate(p for p in plan.clusters if p in used)}
+    for c in used:
+        parents = [p for p in _prefixes(c)[:-1] if p in members]
+        children.setdefault(parents[-1] if parents else None, []).append(c)
+    numbers = {c: i for i, c in enumerate(used)}
+    bands = _bands(tr, plan, direction, theme) if not used else None
+
+    chains = _argument_chains(tr, plan)
 
     def emit(graph: graphviz.Digraph, cluster: str | None) -> None:
         for k in members.get(cluster, []):
-            _emit_unit(graph, tr, plan, k, theme)
+            _emit_unit(graph, scene, k)
+        for k in members.get(cluster, []):
+            if k in chains:  # this op's own leaves, top to bottom in argument order
+                with graph.subgraph() as same:
+                    same.attr(rank="same")
+                    names = [_unit_id(plan, j) for j in chains[k]]
+                    # NOTE: with ranks running sideways, a flat edge a -> b puts a above b, but below b inside a
+                    # cluster (both renderers, measured); with ranks running down, a is left of b everywhere.
+                    if cluster is not None and direction in ("LR", "RL"):
+                        names.reverse()
+                    for a, b in itertools.pairwise(names):
+                        same.edge(a, b, style="invis")
         for child in children.get(cluster, []):
             with graph.subgraph(name=f"cluster_{numbers[child]}") as sub:
                 sub.attr(
                     label=_inline(html_text(child)), style="rounded,filled", color=theme.cluster_color,
                     fillcolor=theme.cluster_fill, fontname=theme.font, fontsize=size,
+                    id=f"module.{child}" if _SAFE_ID.fullmatch(child) else f"module{numbers[child]}",
                 )
                 emit(sub, child)
 
-    emit(g, None)
-    _emit_edges(g, tr, plan, theme)
-    if theme.legend:
-        _emit_legend(g, theme)
+    if bands is None:
+        emit(g, None)
+    else:
+        _emit_rows(g, scene, bands)
+    _emit_edges(g, scene)
+    if theme.legend if legend is None else legend:
+        _emit_legend(g, scene)
     return g
+
+
+def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> None:
+    """A long graph without modules, folded: one invisible cluster per row, left to right in each.
+
+    An edge from one row into another would run back across the whole picture: it starts instead at a copy
+    of its tail drawn in the head's row (dashed, "from row 1"), and the tail gets a short stub saying where it
+    continues ("to row 2").
+    """
+    tr, plan, theme = scene.tr, scene.plan, scene.theme
+    band = {k: b for b, units in enumerate(bands) for k in units}
+    scene.band = band
+    copies: dict[tuple[int, int], str] = {}  # (tail unit, head's row) -> the copy's DOT name
+    for e in tr.edges:
+        up, uc = plan.unit[e.parent], plan.unit[e.child]
+        if up >= 0 and uc >= 0 and band[up] != band[uc] and (up, band[uc]) not in copies:
+            copies[(up, band[uc])] = f"n{plan.units[up]}_row{band[uc]}"
+    scene.copies = copies
+    for b, units in enumerate(bands):
+        with g.subgraph(name=f"cluster_row{b}") as sub:
+            sub.attr(style="invis", label="")
+            for k in units:
+                _emit_unit(sub, scene, k)
+            for (up, row), name in copies.items():
+                n = tr.nodes[plan.units[up]]  # type: ignore[index]
+                if row == b:
+                    title = html_text(n.label or n.symbol or n.name)
+                    sub.node(name, label=_label([f"<B>{title}</B>", html_text(f"from row {band[up] + 1}")]),
+                             style="rounded,dashed", color=theme.muted_text, fillcolor=theme.constant_color,
+                             id=name, tooltip=_tooltip(f"{scene.names[n.id]}, drawn in row {band[up] + 1}"),
+                             **{"class": "row-copy"})
+                elif band[up] == b:
+                    sub.node(f"{name}_to", label=html_text(f"to row {row + 1}"), shape="plaintext", style="solid",
+                             fontcolor=theme.muted_text, id=f"{name}_to", **{"class": "row-stub"})
+                    sub.edge(_unit_id(plan, up), f"{name}_to", style="dotted", color=theme.blocked_color,
+                             arrowhead="none")
+    if copies:
+        scene.present.add("rows")
+    # Rows top to bottom: an invisible anchor per row, the anchors in one rank and chained (a -> b puts a
+    # above b), each anchor tied to the first nodes of its row.
+    with g.subgraph() as same:
+        same.attr(rank="same")
+        for b in range(len(bands)):
+            same.node(f"row{b}", shape="point", style="invis", width="0", height="0", label="")
+        for b in range(len(bands) - 1):
+            same.edge(f"row{b}", f"row{b + 1}", style="invis")
+    for b, units in enumerate(bands):
+        start = min(tr.nodes[plan.units[k]].level for k in units)  # type: ignore[index]
+        for k in units:
+            if tr.nodes[plan.units[k]].level == start:  # type: ignore[index]
+                g.edge(f"row{b}", _unit_id(plan, k), style="invis")
+
+
+def _argument_chains(tr: Trace, plan: _Plan) -> dict[int, list[int]]:
+    """Per op unit, the leaves that feed only it from its own cluster (a neuron's w.0 ... w.n-1, b), in argument
+    order, when there are two or more: drawn in that order, top to bottom (left to right in TB)."""
+    consumers: dict[int, set[int]] = {}
+    for e in tr.edges:
+        consumers.setdefault(e.parent, set()).add(e.child)
+    chains: dict[int, list[int]] = {}
+    ins = tr.in_edges()
+    for k, u in enumerate(plan.units):
+        if not isinstance(u, int) or not tr.nodes[u].op:
+            continue
+        leaves: list[int] = []
+        for i in _edge_order(tr, ins[u]):
+            p = tr.edges[i].parent
+            j = plan.unit[p]
+            if (j >= 0 and isinstance(plan.units[j], int) and not tr.nodes[p].op and consumers[p] == {u}
+                    and plan.cluster_of[j] == plan.cluster_of[k] and j not in leaves):
+                leaves.append(j)
+        if len(leaves) > 1:
+            chains[k] = leaves
+    return chains
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts "neurons.10" after "neurons.9"."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def _check_collapse(collapse: Sequence[str] | None) -> list[str]:
@@ -519,6 +476,91 @@ def _unit_id(plan: _Plan, k: int) -> str:
     return f"n{u}" if isinstance(u, int) else f"g{k}"
 
 
+# Where a long graph without modules folds: at most this wide (points) per row.
+_ROW_WIDTH = 1150.0
+# The way gradients flow, against the edges (ASCII: see viz.glyphs).
+_ARROWS = {"LR": "<-", "RL": "->", "TB": "^", "BT": "v"}
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+
+
+@dataclass
+class _Scene:
+    """One diagram being built: the trace, the plan, and what the legend must explain."""
+
+    tr: Trace
+    plan: _Plan
+    theme: Theme
+    direction: str
+    present: set[str] = field(default_factory=set)
+    fills: list[float] = field(default_factory=list)  # gradients drawn as colours
+    band: dict[int, int] | None = None  # unit -> row, when a long graph is folded
+    copies: dict[tuple[int, int], str] = field(default_factory=dict)  # (tail unit, row) -> its copy in that row
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.names = _names(self.tr)
+        root = self.tr.nodes[self.tr.root]
+        self.seed = root.grad if math.isfinite(root.grad) and root.grad != 0.0 else 1.0
+
+
+def _names(tr: Trace) -> list[str]:
+    """A short name per node for tooltips: its label, else its expression (``x1*w1``), else ``the * node``."""
+    names: list[str] = []
+    ins = tr.in_edges()
+    for n in tr.nodes:
+        if n.label:
+            names.append(n.label)
+            continue
+        if not n.op:
+            names.append(n.name or "leaf")
+            continue
+        args = [names[tr.edges[i].parent] for i in ins[n.id]]
+        symbol = n.symbol or n.op
+        if n.op in _INFIX and len(args) == 2:
+            text = f"{_wrap(args[0])}{_INFIX[n.op]}{_wrap(args[1])}"
+        else:
+            text = f"{symbol}({', '.join(args)})"
+        names.append(text if len(text) <= 24 else f"the {symbol} node")
+    return names
+
+
+def _bands(tr: Trace, plan: _Plan, direction: str, theme: Theme) -> list[list[int]] | None:
+    """Fold a long graph without modules into rows no wider than a screen: the units of each row, or None."""
+    if direction not in ("LR", "RL") or not all(isinstance(u, int) for u in plan.units):
+        return None
+    nodes = tr.nodes
+    rank = {}
+    for u in plan.units:
+        assert isinstance(u, int)
+        rank[u] = nodes[u].level
+    # A leaf sits just before its first consumer (where Graphviz puts it), not in column 0.
+    first: dict[int, int] = {}
+    for e in tr.edges:
+        if e.parent in rank and not nodes[e.parent].op and e.child in rank:
+            first[e.parent] = min(first.get(e.parent, nodes[e.child].level), nodes[e.child].level)
+    for leaf, level in first.items():
+        rank[leaf] = max(0, level - 1)
+    ranks = max(rank.values(), default=0) + 1
+    # A rank's width (points): the widest node, the widest edge label (about half an em per character) and
+    # the gaps between them (measured on both renderers: within 25 %).
+    size = theme.font_size
+    longest = max((len(theme.fmt(x)) + 5 for n in nodes for x in (n.data, n.grad)), default=8)
+    terms = [len(theme.fmt(e.local)) + len(theme.fmt(e.upstream)) + len(theme.fmt(e.contribution)) + 8
+             for e in tr.edges if e.local is not None and e.contribution is not None]
+    width = 0.55 * size * max(longest, 8) + 16 + 0.5 * 0.85 * size * max(terms, default=10) + 60
+    if ranks * width <= _ROW_WIDTH:
+        return None
+    per_row = max(2, int(_ROW_WIDTH // width))
+    rows = math.ceil(ranks / per_row)
+    per_row = math.ceil(ranks / rows)
+    bands: list[list[int]] = [[] for _ in range(rows)]
+    for k, u in enumerate(plan.units):
+        assert isinstance(u, int)
+        # A leaf goes in its first consumer's row, even when it sits just before that row begins.
+        bands[(first[u] if u in first else rank[u]) // per_row].append(k)
+    return [b for b in bands if b]
+
+
 def _grad_line(n: Node, theme: Theme) -> str:
     g = theme.fmt(n.grad)
     if n.role == OUTPUT:
@@ -533,14 +575,19 @@ def _grad_line(n: Node, theme: Theme) -> str:
     return html_text(text)
 
 
-def _emit_unit(graph: graphviz.Digraph, tr: Trace, plan: _Plan, k: int, theme: Theme) -> None:
+def _emit_unit(graph: graphviz.Digraph, scene: _Scene, k: int) -> None:
+    tr, plan, theme = scene.tr, scene.plan, scene.theme
     u = plan.units[k]
     if isinstance(u, _Group):
-        _emit_group(graph, tr, u, _unit_id(plan, k), theme)
+        _emit_group(graph, scene, u, _unit_id(plan, k))
         return
     n = tr.nodes[u]
     attrs = dict(theme.role_styles.get(n.role, {}))
+    attrs["id"] = f"n{n.id}"
+    scene.present.add(n.role)
     if n.role == CONSTANT_ROLE:
+        attrs.update(fillcolor=theme.constant_color, fontcolor=theme.text_on(theme.constant_color))
+        attrs["class"] = "node-constant"
         graph.node(f"n{n.id}", label=_label([html_text(n.name)]), **attrs)
         return
     label = n.label
@@ -552,131 +599,321 @@ def _emit_unit(graph: graphviz.Digraph, tr: Trace, plan: _Plan, k: int, theme: T
     if n.op:
         op = html_text(n.symbol) or html_text(n.op)
         title = f"{title} = {op}" if title else f"<B>{op}</B>"
-    elif n.role == PARAMETER_ROLE:
-        title += " <I>parameter</I>"
     rows = [title or "<I>leaf</I>", html_text(f"data {theme.fmt(n.data)}"), _grad_line(n, theme)]
-    kind = theme.grad_kind(n.grad)
+    if len(n.grad_terms) > 1 or n.grad_elsewhere:
+        scene.present.add("sum")
+    kind = None if n.role == OUTPUT else theme.grad_kind(n.grad, n.grad_terms, scene.seed)
     notes = [kind] if kind else []
+    if kind:
+        scene.present.add(kind)
     if n.cut_off:
         notes.append("cut off")
+        scene.present.add("cut off")
     if notes:
         rows.append(f"<I>{html_text(', '.join(notes))}</I>")
+    if not math.isfinite(n.data):  # a nan or inf value (an output the CLI draws) is flagged like a nan gradient
+        fill = theme.nonfinite_color
+    else:
+        fill = theme.cut_off_color if n.cut_off else theme.grad_color(n.grad)
+    scene.fills.append(n.grad)
+    classes = [f"node-{n.role}", _sign(n.grad)] + (["cut-off"] if n.cut_off else [])
+    text = theme.text_on(fill)
     if n.fd_grad is not None:
+        scene.present.add("check")
         ok = bool(n.check_ok)
-        verdict = "ok" if ok else "DIFFERS"
-        line = f"fd {theme.fmt(n.fd_grad)}, rel err {theme.fmt(n.check_error or 0.0)} {verdict}"
-        rows.append(_font(theme.match_color if ok else theme.mismatch_color, html_text(line)))
+        line = f"fd {theme.fmt(n.fd_grad)}, rel err {theme.fmt(n.check_error or 0.0)} {'ok' if ok else 'DIFFERS'}"
+        # On white, so its colour reads whatever the node's fill.
+        check = _font(theme.match_color if ok else theme.mismatch_color, html_text(line))
+        cells = "".join(f"<TR><TD>{_font(text, r)}</TD></TR>" for r in rows)
+        label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}'
+                 f'<TR><TD BGCOLOR="#ffffff">{check}</TD></TR></TABLE>>')
         if not ok:
             attrs.update(color=theme.mismatch_color, penwidth="3")
-    if not math.isfinite(n.data):  # a nan or inf value (an output the CLI draws) is flagged like a nan gradient
-        attrs["fillcolor"] = theme.nonfinite_color
+            classes.append("differs")
+            scene.present.add("differs")
     else:
-        attrs["fillcolor"] = theme.cut_off_color if n.cut_off else theme.grad_color(n.grad)
-    graph.node(f"n{n.id}", label=_label(rows), **attrs)
+        label = _label(rows)
+    attrs.update(fillcolor=fill, fontcolor=text, tooltip=_tooltip(f"{scene.names[n.id]}: data {theme.fmt(n.data)}, "
+                                                                   f"grad {theme.fmt(n.grad)}"))
+    attrs["class"] = " ".join(classes)
+    graph.node(f"n{n.id}", label=label, **attrs)
 
 
-def _emit_group(graph: graphviz.Digraph, tr: Trace, group: _Group, name: str, theme: Theme) -> None:
+def _sign(g: float) -> str:
+    if math.isnan(g) or math.isinf(g):
+        return "nonfinite"
+    return "zero" if g == 0.0 else "positive" if g > 0 else "negative"
+
+
+def tooltip_text(text: str) -> str:
+    """Quote text for a DOT tooltip: control characters shown as symbols (XML forbids them), backslashes doubled.
+
+    Args:
+        text: any text; newlines stay line breaks.
+
+    Returns:
+        The attribute value (the graphviz package adds the quotes).
+    """
+    if _SURROGATES.search(text):
+        text = _SURROGATES.sub("\ufffd", text)
+    # Graphviz reads \N, \G, ... in tooltips (escString): keep a user's backslashes as they are.
+    return text.translate(_PLAIN).replace("\\", "\\\\")
+
+
+_tooltip = tooltip_text
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _emit_group(graph: graphviz.Digraph, scene: _Scene, group: _Group, name: str) -> None:
+    tr, theme = scene.tr, scene.theme
     nodes = [tr.nodes[i] for i in group.members]
-    grads = [abs(n.grad) for n in nodes if n.role != CONSTANT_ROLE]
+    graded = [n for n in nodes if n.role != CONSTANT_ROLE]
+    grads = [abs(n.grad) for n in graded]
     biggest = max(grads, key=lambda a: (math.isnan(a), a), default=0.0)
-    cut = sum(n.cut_off for n in nodes)
+    cut = sum(n.cut_off for n in graded)
+    scene.present.add(group.kind)
     if group.kind == "module":
         ops = sum(1 for n in nodes if n.op)
         params = sum(1 for n in nodes if n.role == PARAMETER_ROLE)
-        counts = f"{ops} ops" + (f", {params} parameters" if params else "")
+        counts = _plural(ops, "op") + (f", {_plural(params, 'parameter')}" if params else "")
         rows = [f"<B>{html_text(group.title)}</B>", html_text(counts)]
     else:
         rows = [f"<B>{html_text(f'{len(nodes)} x {group.title}')}</B>"]
     if grads:
         rows.append(html_text(f"max |grad| {theme.fmt(biggest)}"))
     if cut:
-        rows.append(f"<I>{html_text(f'{cut} cut off')}</I>")
+        rows.append(f"<I>{html_text(f'{cut} of {len(graded)} cut off')}</I>")
+        scene.present.add("cut off")
     bad = [n for n in nodes if n.check_ok is False]
-    if bad:
-        rows.append(_font(theme.mismatch_color, html_text(f"{len(bad)} gradients DIFFER from finite differences")))
+    checked = [n for n in nodes if n.check_ok is not None]
     attrs = dict(theme.role_styles.get(group.kind, {}))
     if all(n.role == CONSTANT_ROLE for n in nodes):
         attrs.update(theme.role_styles.get(CONSTANT_ROLE, {}))
+        fill = theme.constant_color
     else:
-        attrs["fillcolor"] = theme.grad_color(biggest)
+        fill = theme.grad_color(biggest)
+        scene.fills.append(biggest)
+    text = theme.text_on(fill)
+    attrs.update(fillcolor=fill, fontcolor=text, id=name)
+    attrs["class"] = f"summary-{group.kind}"
     if bad:
+        line = f"{len(bad)} of {len(checked)} gradients DIFFER from finite differences"
+        cells = "".join(f"<TR><TD>{_font(text, r)}</TD></TR>" for r in rows)
+        label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}<TR><TD BGCOLOR="#ffffff">'
+                 f"{_font(theme.mismatch_color, html_text(line))}</TD></TR></TABLE>>")
         attrs.update(color=theme.mismatch_color, penwidth="3")
-    graph.node(name, label=_label(rows), **attrs)
+        scene.present.add("differs")
+    else:
+        label = _label(rows)
+    graph.node(name, label=label, **attrs)
 
 
-def _emit_edges(g: graphviz.Digraph, tr: Trace, plan: _Plan, theme: Theme) -> None:
+def _edge_order(tr: Trace, ins: list[int]) -> list[int]:
+    """In-edges of a node in drawing order: a dot(w, x, b) node interleaves w.0, x.0, w.1, x.1, ..., b."""
+    if not ins or tr.edges[ins[0]].op != "dot" or len(ins) < 2:
+        return ins
+    m = len(ins) // 2
+    order = [ins[j] for i in range(m) for j in (i, m + i)]
+    return order + ins[2 * m :]
+
+
+def _emit_edges(g: graphviz.Digraph, scene: _Scene) -> None:
     # Edges between two plain nodes are drawn one by one (x*x keeps both);
     # edges touching a summary are aggregated per (tail, head).
+    tr, plan, theme = scene.tr, scene.plan, scene.theme
     aggregated: dict[tuple[int, int], list[int]] = {}
-    for i, e in enumerate(tr.edges):
-        up, uc = plan.unit[e.parent], plan.unit[e.child]
-        if up < 0 or uc < 0 or up == uc:
-            continue
-        if isinstance(plan.units[up], int) and isinstance(plan.units[uc], int):
-            _emit_edge(g, tr, i, theme)
-        else:
-            aggregated.setdefault((up, uc), []).append(i)
+    for head in tr.in_edges():
+        for i in _edge_order(tr, head):
+            e = tr.edges[i]
+            up, uc = plan.unit[e.parent], plan.unit[e.child]
+            if up < 0 or uc < 0 or up == uc:
+                continue
+            if isinstance(plan.units[up], int) and isinstance(plan.units[uc], int):
+                _emit_edge(g, scene, i, _layout_attrs(scene, up, uc))
+            else:
+                aggregated.setdefault((up, uc), []).append(i)
     for (up, uc), indices in aggregated.items():
         edges = [tr.edges[i] for i in indices]
         terms = [e.contribution for e in edges if e.contribution is not None]
+        attrs = _layout_attrs(scene, up, uc)
+        attrs["id"] = f"e{indices[0]}"
+        if not terms:  # from constants: no derivative, nothing to say
+            scene.present.add("constant edge")
+            g.edge(_unit_id(plan, up), _unit_id(plan, uc), style="dotted", color=theme.blocked_color, **attrs)
+            continue
         blocked = sum(e.blocker is not None for e in edges)
-        text = f"{len(edges)} edges" if len(edges) > 1 else "1 edge"
-        if terms:
+        text = _plural(len(edges), "edge")
+        parents = {e.parent for e in edges}
+        if len(parents) == 1:  # terms of one node's gradient: their sum means something
             text += f", sum {theme.fmt(numeric.total(terms))}"
-        attrs: dict[str, str] = {}
         if blocked:
             text += f", {blocked} blocked"
+            scene.present.add("blocked")
             if blocked == len(edges):
-                attrs.update(style="dashed", color=theme.blocked_color)
-        if not terms:  # from constants: no derivative, nothing to say
-            g.edge(_unit_id(plan, up), _unit_id(plan, uc), style="dotted", color=theme.blocked_color)
-            continue
+                attrs.update(style="dashed", color=theme.blocked_color, fontcolor=theme.muted_text)
+        attrs["class"] = "edge-summary"
         g.edge(_unit_id(plan, up), _unit_id(plan, uc), label=_inline(html_text(text)), **attrs)
 
 
-def _emit_edge(g: graphviz.Digraph, tr: Trace, i: int, theme: Theme) -> None:
+def _layout_attrs(scene: _Scene, up: int, uc: int) -> dict[str, str]:
+    """Attributes that shape the layout: edges between rows of a folded graph don't rank; an edge into a
+    module from outside gets room for the module's own leaves (so modules sit side by side, not stepped)."""
+    attrs: dict[str, str] = {}
+    if scene.band is not None:
+        return attrs
+    inner, outer = scene.plan.cluster_of[uc], scene.plan.cluster_of[up]
+    if inner is not None and not (outer == inner or (outer or "").startswith(inner + ".")):
+        attrs["minlen"] = "2"
+    return attrs
+
+
+def _emit_edge(g: graphviz.Digraph, scene: _Scene, i: int, attrs: dict[str, str]) -> None:
+    tr, theme = scene.tr, scene.theme
     e = tr.edges[i]
     tail, head = f"n{e.parent}", f"n{e.child}"
+    if scene.band is not None:  # folded: an edge from another row starts at the tail's copy in this row
+        up, uc = scene.plan.unit[e.parent], scene.plan.unit[e.child]
+        tail = scene.copies.get((up, scene.band[uc]), tail)
+    attrs["id"] = f"e{i}"
     if e.local is None or e.contribution is None:  # a constant: no derivative is computed
-        g.edge(tail, head, style="dotted", color=theme.blocked_color)
+        scene.present.add("constant edge")
+        g.edge(tail, head, style="dotted", color=theme.blocked_color, **attrs, **{"class": "edge-constant"})
         return
-    term = f"d = {theme.fmt(e.local)} * g={theme.fmt(e.upstream)} -> {theme.fmt(e.contribution)}"
+    arrow = _ARROWS[scene.direction]
+    term = f"{arrow} {theme.fmt(e.local)} * {theme.fmt(e.upstream)} = {theme.fmt(e.contribution)}"
+    parent, child = scene.names[e.parent], scene.names[e.child]
+    local = theme.fmt(e.local)
+    tip = (f"d{_wrap(child)}/d{_wrap(parent)} = {local} (local derivative); the gradient flows back from {child} "
+           f"to {parent}: {local} * {theme.fmt(e.upstream)} = {theme.fmt(e.contribution)}")
+    scene.present.add("edge")
     if e.blocker is not None:
+        scene.present.add("blocked")
         g.edge(
-            tail, head, label=_inline(html_text(f"blocked: {e.blocker}\n{term}")), style="dashed",
-            color=theme.blocked_color, fontcolor=theme.blocked_color,
+            tail, head, label=_inline(html_text(f"{e.blocker}: {term}")), style="dashed", color=theme.blocked_color,
+            fontcolor=theme.muted_text, tooltip=_tooltip(f"{tip}; blocked: {e.blocker}"),
+            labeltooltip=_tooltip(f"{tip}; blocked: {e.blocker}"),
+            **attrs, **{"class": "edge-term blocked"},
         )
     else:
-        g.edge(tail, head, label=_inline(html_text(term)))
+        g.edge(tail, head, label=_inline(html_text(term)), tooltip=_tooltip(tip), labeltooltip=_tooltip(tip), **attrs,
+               **{"class": "edge-term"})
 
 
-def _emit_legend(g: graphviz.Digraph, theme: Theme) -> None:
-    # Swatches at powers of ten (every other decade if there are many).
-    lo, hi = math.ceil(math.log10(theme.vanishing)), math.floor(math.log10(theme.exploding))
-    step = max(1, math.ceil((hi - lo) / 4))
-    stops = [10.0**k for k in range(lo, hi + 1, step)]
-    cells = [("|grad| &lt; " + html_text(theme.fmt(theme.vanishing)) + ": vanishing", theme.vanishing_color)]
-    cells += [(html_text(f"|grad| {s:g}"), theme.grad_color(s)) for s in stops]
-    cells += [
-        ("|grad| &gt; " + html_text(theme.fmt(theme.exploding)) + ": exploding", theme.exploding_color),
-        ("grad 0", theme.zero_color),
-        ("nan / inf", theme.nonfinite_color),
-        ("cut off by a blocked edge (dashed)", theme.cut_off_color),
-    ]
-    # One table row per line of DOT, so the source stays readable.
-    rows = "".join(f'\n<TR><TD BGCOLOR="{colour}" WIDTH="14"> </TD><TD ALIGN="LEFT">{text}</TD></TR>'
-                   for text, colour in cells)
-    notes = [
-        "edge: d = local derivative * g = consumer's grad -> term",
-        "dashed edge: blocked; dotted: from a constant",
-        "bold border: output; double: parameter",
-    ]
-    rows += "".join(f'\n<TR><TD COLSPAN="2" ALIGN="LEFT">{html_text(note)}</TD></TR>' for note in notes)
-    title = '<TR><TD COLSPAN="2"><B>legend</B></TD></TR>'
-    label = f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">\n{title}{rows}\n</TABLE>>'
-    with g.subgraph(name="cluster_legend") as sub:
-        sub.attr(label="", style="rounded", color=theme.cluster_color)
-        sub.node("legend", label=label, shape="plain", style="solid")  # not the nodes' default fill
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|-?[0-9.]+(e[-+]?[0-9]+)?")
+
+
+def _wrap(name: str) -> str:
+    return name if _SIMPLE.fullmatch(name) else f"({name})"
+
+
+def _emit_legend(g: graphviz.Digraph, scene: _Scene) -> None:
+    """A compact legend beside the graph, listing only what the picture holds."""
+    theme, present = scene.theme, scene.present
+    arrow = _ARROWS[scene.direction]
+    notes: list[str] = []
+    if "edge" in present:
+        notes.append(f"edge label: {arrow} d * g = term, where d = local derivative,")
+        notes.append(f"   g = consumer's grad ({arrow}: flows against the arrows)")
+    if "sum" in present:
+        notes.append("grad = a + b: one term per outgoing edge")
+    if "blocked" in present:
+        notes.append("dashed edge: blocks the gradient (dead ReLU, ...)")
+    if "constant edge" in present:
+        notes.append("dotted edge: from a constant (no derivative)")
+    borders = []
+    if OUTPUT in present:
+        borders.append("bold: output")
+    if LEAF in present:
+        borders.append("thick: input")
+    if PARAMETER_ROLE in present:
+        borders.append("double: parameter")
+    if CONSTANT_ROLE in present:
+        borders.append("dashed: constant")
+    if borders:
+        notes.append("border " + ", ".join(borders))
+    if "rows" in present:
+        notes.append("the graph is folded into rows; a dashed box")
+        notes.append("   is a node drawn in full in another row")
+    if "module" in present:
+        notes.append("double-bordered box: a collapsed module")
+    if "stack" in present:
+        notes.append("k x op: k parallel nodes stacked into one")
+    if "check" in present:
+        notes.append("fd: finite-difference estimate of grad,")
+        notes.append("   rel err, ok or DIFFERS (red border)")
+    if "vanishing" in present:
+        notes.append(f"vanishing: 0 < |grad| < {theme.fmt(theme.vanishing)} times the output's grad")
+    if "exploding" in present:
+        notes.append(f"exploding: one term > {theme.fmt(theme.exploding)} times the output's grad")
+    rows = ['<TR><TD ALIGN="LEFT"><B>legend</B> <I>fill: grad (warm +, cool -)</I></TD></TR>']
+    rows += swatch_table(theme, _swatches(theme, scene.fills, "cut off" in present))
+    rows += [f'<TR><TD ALIGN="LEFT">{html_text(note)}</TD></TR>' for note in notes]
+    label = (f'<<TABLE BORDER="1" COLOR="{theme.cluster_color}" CELLBORDER="0" CELLSPACING="1">\n'
+             + "\n".join(rows) + "\n</TABLE>>")
+    with g.subgraph(name="legend_rank") as sub:
+        sub.attr(rank="min")
+        sub.node("legend", label=label, shape="plain", style="solid", fontsize=f"{theme.font_size * 0.85:g}",
+                 id="legend", **{"class": "legend"})
+
+
+def _swatches(theme: Theme, grads: list[float], cut_off: bool) -> list[list[tuple[str, str]]]:
+    """Legend swatch rows: per sign drawn, the powers of ten the gradients span (at least three, at most
+    seven cells); then 0, nan/inf and cut off where the picture has them."""
+    return swatch_rows(theme, grads, [("cut off", theme.cut_off_color)] if cut_off else [])
+
+
+def swatch_rows(
+    theme: Theme, grads: Sequence[float], extra: Sequence[tuple[str, str]] = ()
+) -> list[list[tuple[str, str]]]:
+    """The colour-scale rows of a legend (shared by both views).
+
+    Args:
+        theme: the colours.
+        grads: the gradients the picture colours.
+        extra: more (text, colour) cells for the last row.
+
+    Returns:
+        Rows of (text, colour) cells: one row per sign present, then 0 and nan/inf if present, then ``extra``.
+    """
+    rows: list[list[tuple[str, str]]] = []
+    low, high = round(math.log10(theme.scale_min)), round(math.log10(theme.scale_max))
+    for sign in (1.0, -1.0):
+        mags = [abs(x) for x in grads if math.isfinite(x) and x != 0.0 and (x > 0) == (sign > 0)]
+        if not mags:
+            continue
+        lo = min(high, max(low, round(math.log10(min(mags)))))
+        hi = max(lo, min(high, round(math.log10(max(mags)))))
+        while hi - lo < 2:  # at least three cells, so the cells show a scale
+            lo, hi = max(low, lo - 1), min(high, hi + 1)
+            if lo == low and hi == high:
+                break
+        step = max(1, math.ceil((hi - lo + 1) / 7))
+        rows.append([(f"{sign * 10.0**k:g}", theme.grad_color(sign * 10.0**k)) for k in range(lo, hi + 1, step)])
+    last = []
+    if any(x == 0.0 for x in grads):
+        last.append(("0", theme.zero_color))
+    if any(not math.isfinite(x) for x in grads):
+        last.append(("nan/inf", theme.nonfinite_color))
+    last += extra
+    if last:
+        rows.append(last)
+    return rows
+
+
+def swatch_table(theme: Theme, rows: list[list[tuple[str, str]]]) -> list[str]:
+    """HTML table rows (one per swatch row) for a legend: each cell its colour, with its value written on it."""
+    out = []
+    for row in rows:
+        cells = "".join(
+            f'<TD BGCOLOR="{c}" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="{theme.text_on(c)}">{html_text(t)}</FONT></TD>'
+            for t, c in row
+        )
+        out.append(f'<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" CELLPADDING="2"><TR>{cells}</TR>'
+                   "</TABLE></TD></TR>")
+    return out
 
 
 def to_dot(
@@ -687,12 +924,14 @@ def to_dot(
     max_nodes: int | None = None,
     show_constants: bool = True,
     rankdir: str | None = None,
+    legend: bool | None = None,
 ) -> str:
-    """Return the DOT text of a trace's diagram (see :func:`build_digraph` for the arguments).
+    """Return the DOT text of a trace's scalar view (see :func:`build_digraph` for the arguments).
 
     Returns:
         The DOT source.
     """
     return build_digraph(
-        tr, theme, collapse=collapse, max_nodes=max_nodes, show_constants=show_constants, rankdir=rankdir
+        tr, theme, collapse=collapse, max_nodes=max_nodes, show_constants=show_constants, rankdir=rankdir,
+        legend=legend,
     ).source

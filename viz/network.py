@@ -1,0 +1,648 @@
+"""The network view: a graph made by ``nn`` modules drawn as the course notes draw a network.
+
+One column per layer and one circle per neuron (inputs, hidden neurons and
+outputs styled apart), one edge per weight from the neuron or input it
+multiplies to the neuron it feeds, each bias as a small square on its neuron,
+and the loss after the outputs. Every weight edge is coloured by its dL/dw on
+the diagrams' one colour scale (hue: sign; darker and thicker: larger |dL/dw|),
+so a vanishing layer is pale and thin, an exploding one dark and thick, and a
+dead ReLU's edges are dotted grey (dL/dw exactly 0). Each neuron shows its
+output value and dL/d(output).
+
+Everything comes from the recorded graph (:class:`viz.trace.Trace`), never
+from the model object: a neuron is a ``dot`` node whose weights are parameters
+(``nn.Neuron`` makes one per call), its activation is the unary op of the same
+module that consumes it, and the columns follow from which neuron feeds which.
+
+A batch loss (several samples through the model) holds one copy of every
+neuron per sample, and the samples share the parameters. The weight edges and
+bias squares show the parameters' gradients, summed over every sample (what
+``backward()`` leaves in ``p.grad``); the circles show one sample's values and
+gradients (``sample=0``, the first in the graph), and the legend says which.
+
+Positions are computed here and pinned (Graphviz's ``neato`` layout with
+``pos="x,y!"``), so both renderers draw the same picture and its size is known
+before rendering. Edge gradients' numbers are written on the edges when a layer
+has few enough of them to stay readable, else only in each edge's tooltip.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chainrule.viz.glyphs import text_width
+from chainrule.viz.theme import Theme
+from chainrule.viz.trace import CONSTANT_ROLE, PARAMETER_ROLE, Trace
+
+if TYPE_CHECKING:
+    from chainrule.viz.diagram import Diagram
+
+__all__ = ["Network", "NotANetworkError", "Unit", "find_network"]
+
+# Ops an unscoped neuron (an nn.Neuron called on its own) may take as its activation.
+_ACTIVATIONS = frozenset({"tanh", "sigmoid", "relu", "leaky_relu", "softplus", "elu", "gelu", "silu"})
+
+
+class NotANetworkError(ValueError):
+    """The graph has no neurons made by ``nn`` modules, or they can't be drawn as a network."""
+
+
+@dataclass(slots=True)
+class Unit:
+    """One circle of the network view: an input or a neuron (values from the drawn sample).
+
+    Attributes:
+        kind: "input" or "neuron".
+        name: a neuron's module path ("layers.0.neurons.3"); an input's label, or "x<i>".
+        node: trace id of its output (an input's own node).
+        column: 0 for inputs, then one per layer, left to right.
+        row: position in its column, top to bottom.
+        dot: a neuron's pre-activation node (``dot(w, x, bias=b)``); -1 for an input.
+        chain: a neuron's activation nodes after ``dot`` (usually one; none for "linear").
+        activation: the activation's op names joined by "+" ("linear" for none).
+        weights: the neuron's weight parameters' node ids, ``w.0 ... w.<n-1>``.
+        sources: per weight, the index in :attr:`Network.units` of the unit it multiplies.
+        bias: the bias parameter's node id, or None.
+        output: a neuron no other neuron reads (an output of the network).
+        blocked: why its activation passes (almost) no gradient in this sample ("dead relu"), or None.
+    """
+
+    kind: str
+    name: str
+    node: int
+    column: int = 0
+    row: int = 0
+    dot: int = -1
+    chain: list[int] = field(default_factory=list)
+    activation: str = ""
+    weights: list[int] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
+    bias: int | None = None
+    output: bool = False
+    blocked: str | None = None
+
+
+@dataclass(slots=True)
+class Network:
+    """The network found in a trace.
+
+    Attributes:
+        units: inputs then neurons, in column and row order.
+        columns: unit indices per column (column 0: the inputs).
+        loss: trace id of the output when it comes after the network's outputs (a loss), else None.
+        samples: how many samples went through the network (copies of each neuron).
+        sample: which sample's values the circles show (0: the first in the graph).
+        tail_ops: ops after the network's outputs (the loss), over all samples.
+        direct_parameters: parameters that also feed the loss directly (an L2 penalty), not only the neurons.
+    """
+
+    units: list[Unit]
+    columns: list[list[int]]
+    loss: int | None
+    samples: int
+    sample: int
+    tail_ops: int
+    direct_parameters: int
+
+    def neurons(self) -> list[Unit]:
+        """Return the neurons (not the inputs), in column and row order."""
+        return [u for u in self.units if u.kind == "neuron"]
+
+
+def _natural(text: str) -> list[object]:
+    """Sort key that puts "neurons.10" after "neurons.9"."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+@dataclass(slots=True)
+class _Instance:
+    key: tuple[int, ...]
+    dot: int
+    chain: list[int]
+    weights: list[int]
+    inputs: list[int]
+    bias: int | None
+
+    @property
+    def out(self) -> int:
+        return self.chain[-1] if self.chain else self.dot
+
+
+def _instances(tr: Trace) -> list[_Instance]:
+    """Every call of a neuron: a dot node whose weights are parameters, and its activation chain."""
+    nodes, edges = tr.nodes, tr.edges
+    ins, outs = tr.in_edges(), tr.out_edges()
+    found: list[_Instance] = []
+    for n in nodes:
+        if n.op != "dot":
+            continue
+        parents = [edges[i].parent for i in ins[n.id]]
+        m = len(parents) // 2
+        weights = parents[:m]
+        if not m or any(nodes[w].role != PARAMETER_ROLE for w in weights):
+            continue
+        bias = parents[2 * m] if len(parents) % 2 else None
+        if bias is not None and nodes[bias].role != PARAMETER_ROLE:
+            continue
+        chain: list[int] = []
+        current = n.id
+        while len(outs[current]) == 1:
+            child = nodes[edges[outs[current][0]].child]
+            if len(ins[child.id]) != 1 or child.scope != n.scope:
+                break
+            if n.scope is None and child.op not in _ACTIVATIONS:
+                break
+            chain.append(child.id)
+            current = child.id
+        key = (*weights, -1 if bias is None else bias)
+        found.append(_Instance(key, n.id, chain, weights, parents[m : 2 * m], bias))
+    return found
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def find_network(tr: Trace, *, sample: int = 0) -> Network:
+    """Find the network of ``nn`` neurons in a trace.
+
+    Args:
+        tr: the traced graph.
+        sample: which sample's neuron values to take, when several samples went
+            through the network (0: the first in the graph's order).
+
+    Returns:
+        The :class:`Network`.
+
+    Raises:
+        NotANetworkError: no neuron in the graph, a neuron called more than once
+            in one sample, or ``sample`` out of range.
+    """
+    nodes = tr.nodes
+    found = _instances(tr)
+    if not found:
+        raise NotANetworkError(
+            "the network view needs neurons made by nn modules (dot(w, x, bias=b) nodes whose weights are "
+            "parameters); this graph has none: draw it with view='scalar'"
+        )
+    # Samples: the neurons' forward nodes and their inputs, joined through the inputs (not the shared
+    # parameters): each connected group is one pass through the network.
+    parent = list(range(len(nodes)))
+    for inst in found:
+        root = _find(parent, inst.dot)
+        for other in (*inst.chain, *inst.inputs):
+            r = _find(parent, other)
+            if r != root:
+                parent[r] = root
+    group_of: dict[int, int] = {}
+    for inst in found:
+        group_of.setdefault(_find(parent, inst.dot), len(group_of))
+    samples = len(group_of)
+    if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < samples:
+        raise NotANetworkError(f"sample must be an int from 0 to {samples - 1} (the graph holds {samples} "
+                               f"sample{'s' if samples != 1 else ''}), got {sample!r}")
+    chosen = [inst for inst in found if group_of[_find(parent, inst.dot)] == sample]
+    seen: dict[tuple[int, ...], _Instance] = {}
+    for inst in chosen:
+        if inst.key in seen:
+            name = nodes[inst.dot].scope or nodes[inst.weights[0]].label or f"#{inst.dot}"
+            raise NotANetworkError(f"the network view draws each neuron once per sample, but neuron {name!r} is "
+                                   "called more than once in one forward pass; draw it with view='scalar'")
+        seen[inst.key] = inst
+
+    # Units: inputs (whatever feeds a neuron and is not a neuron's output) and neurons.
+    unit_of_out = {inst.out: k for k, inst in enumerate(chosen)}
+    column = [0] * len(chosen)
+    for k, inst in enumerate(chosen):  # chosen is in topological order: sources come first
+        column[k] = 1 + max((column[unit_of_out[i]] for i in inst.inputs if i in unit_of_out), default=0)
+    read = {i for inst in chosen for i in inst.inputs}
+    order = sorted(range(len(chosen)), key=lambda k: (column[k], _natural(nodes[chosen[k].dot].scope or ""),
+                                                       chosen[k].dot))
+    inputs: list[int] = []  # trace ids, in order of first use by the neurons (top to bottom)
+    for k in order:
+        for i in chosen[k].inputs:
+            if i not in unit_of_out and i not in inputs:
+                inputs.append(i)
+    units: list[Unit] = []
+    index: dict[int, int] = {}  # trace id of a unit's output -> unit index
+    for j, i in enumerate(inputs):
+        index[i] = len(units)
+        units.append(Unit("input", nodes[i].label or f"x{j}", i, 0, j))
+    columns: list[list[int]] = [list(range(len(units)))]
+    for k in order:
+        inst = chosen[k]
+        scope = nodes[inst.dot].scope
+        name = scope or _common_path([nodes[w].label for w in inst.weights]) or f"neuron {len(units) - len(inputs)}"
+        while len(columns) <= column[k]:
+            columns.append([])
+        unit = Unit(
+            "neuron", name, inst.out, column[k], len(columns[column[k]]), inst.dot, inst.chain,
+            "+".join(nodes[c].op for c in inst.chain) or "linear", inst.weights,
+            [index[i] for i in inst.inputs], inst.bias, inst.out not in read,
+        )
+        blockers = [e.blocker for e in tr.edges if e.child in inst.chain and e.blocker]
+        unit.blocked = blockers[0] if blockers else None
+        index[inst.out] = len(units)
+        columns[column[k]].append(len(units))
+        units.append(unit)
+    # Inputs feeding only later columns still sit in column 0: the picture reads left to right.
+    loss = None if tr.root in index else tr.root
+    in_neurons = {i for inst in found for i in (inst.dot, *inst.chain)}
+    tail_ops = sum(1 for n in nodes if n.op and n.id not in in_neurons)
+    neuron_of_param = {p for inst in found for p in (*inst.weights, *([] if inst.bias is None else [inst.bias]))}
+    direct = {e.parent for e in tr.edges if e.parent in neuron_of_param and e.child not in in_neurons}
+    return Network(units, columns, loss, samples, sample, tail_ops, len(direct))
+
+
+def _common_path(labels: Sequence[str]) -> str:
+    """The module path shared by parameter labels ("layers.0.neurons.3.w.0", ... -> "layers.0.neurons.3")."""
+    parts = [label.split(".") for label in labels if label]
+    if not parts:
+        return ""
+    common: list[str] = []
+    for group in zip(*parts):
+        if len(set(group)) != 1:
+            break
+        common.append(group[0])
+    while common and (common[-1] in ("w", "b") or (common[-1].isdigit() and len(common) > 1 and common[-2] == "w")):
+        common.pop()
+    return ".".join(common)
+
+
+def is_network(tr: Trace) -> bool:
+    """Tell whether a trace holds neurons made by ``nn`` modules (so the network view can draw it).
+
+    Args:
+        tr: the traced graph.
+
+    Returns:
+        True when some ``dot`` node's weights are parameters.
+    """
+    return bool(_instances(tr))
+
+
+# ----------------------------------------------------------------------------
+# Drawing
+# ----------------------------------------------------------------------------
+
+# Geometry, in points (1 pt = 4/3 px at 96 dpi): the picture fits 1600 x 1000 px.
+_WIDTH = 1180.0
+_HEIGHT = 715.0
+_PAD = 11.0  # Graphviz's pad=0.15 in
+_TITLES = 34.0  # the band above the columns for their titles
+_MAX_PITCH = 100.0
+_MIN_PITCH = 40.0
+_LABEL_H = 11.0  # the box of a number on an edge
+_EDGE_LABELS = 24  # at most this many numbers between two columns
+_LEGEND_FONT = 8.5
+
+
+def _text_width(text: str, size: float) -> float:
+    """The width Graphviz gives one line of Helvetica text, in points (see viz.glyphs)."""
+    return text_width(text, size)
+
+
+def finite(x: float) -> bool:
+    """Tell whether x is finite (neither nan nor inf)."""
+    return not (math.isnan(x) or math.isinf(x))
+
+
+def _fmt(number: str, x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return number.format(x + 0.0)
+
+
+def _sign_class(g: float) -> str:
+    if not finite(g):
+        return "nonfinite"
+    return "zero" if g == 0.0 else "positive" if g > 0 else "negative"
+
+
+def _tooltip(text: str) -> str:
+    from chainrule.viz.diagram import tooltip_text
+
+    return tooltip_text(text)
+
+
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+
+
+class _Ids:
+    """SVG ids, unique: a parameter's dotted name, a neuron's module path, else a fallback."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def take(self, wanted: str, fallback: str) -> str:
+        name = wanted if wanted and _ID.fullmatch(wanted) else fallback
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        return name
+
+
+def _layer_path(names: Sequence[str]) -> str:
+    """The layer of a column's neurons: "layers.0" for "layers.0.neurons.3" and its siblings."""
+    parents = []
+    for name in names:
+        parts = name.split(".")
+        parents.append(".".join(parts[:-2]) if len(parts) > 2 and parts[-1].isdigit() else name)
+    if len(set(parents)) == 1:
+        return parents[0]
+    return _common_path([p + ".w.0" for p in parents])
+
+
+def _label_offset(pairs: list[tuple[float, float]], lo: float, hi: float, need: float) -> float | None:
+    """Where along the edges between two columns their numbers go.
+
+    Each edge crosses the vertical line a fraction t of the way from the tail
+    column at height (1 - t) y_tail + t y_head. Return the t nearest the head
+    (so a number sits next to the neuron it feeds) at which every two edges
+    cross at least ``need`` apart, or None if there is no such t in [lo, hi].
+    """
+    steps = 40
+    for i in range(steps + 1):
+        t = hi - (hi - lo) * i / steps
+        ys = sorted((1 - t) * a + t * b for a, b in pairs)
+        if all(b - a >= need for a, b in itertools.pairwise(ys)):
+            return t
+    return None
+
+
+@dataclass(slots=True)
+class _Layout:
+    diameter: float
+    font: float
+    number: str  # format of the numbers in circles and on edges
+
+    x: list[float]  # per column
+    y: list[float]  # per unit
+    gap: float
+
+
+def _legend_lines(net: Network, tr: Trace) -> list[str]:
+    """What the network legend says: only what the picture holds."""
+    nodes = tr.nodes
+    units = net.units
+    several = net.samples > 1
+    lines = ["circle: a neuron; its output value (bold)", "   and dL/d(output) (italic)"
+             + (f", for sample {net.sample + 1} of {net.samples}" if several else "")]
+    if any(u.output for u in units):
+        lines.append("double circle: an output neuron")
+    if any(u.kind == "input" for u in units):
+        lines.append("dashed grey circle: an input")
+    lines.append("edge: one weight w, coloured by dL/dw")
+    if several:
+        lines.append(f"   summed over all {net.samples} samples (w.grad)")
+    if any(u.bias is not None for u in units):
+        lines.append("square b: the bias, coloured by dL/db")
+    if any(nodes[w].grad == 0.0 for u in units for w in u.weights):
+        lines.append("dotted grey edge: dL/dw = 0 exactly")
+    if any(u.blocked for u in units):
+        lines.append("dashed circle: blocks the gradient")
+        lines.append("   (a dead ReLU or a saturated unit)")
+    return lines
+
+
+def _layout(net: Network, tr: Trace, theme: Theme, legend_width: float, loss_width: float) -> _Layout:
+    tallest = max(len(c) for c in net.columns)
+    pitch = min(_MAX_PITCH, max(_MIN_PITCH, (_HEIGHT - 2 * _PAD - _TITLES) / tallest))
+    diameter = min(64.0, pitch - 6.0)
+    font = 9.0 if diameter >= 50 else 8.0 if diameter >= 42 else 7.5
+    number = "{:.3g}" if diameter >= 50 else "{:.2g}"
+    radius = diameter / 2
+    ncols = len(net.columns)
+    room = _WIDTH - 2 * _PAD - diameter - (legend_width + 24 if legend_width else 0)
+    if net.loss is not None:
+        room -= loss_width + 40
+    gap = min(240.0, max(120.0, room / max(1, ncols - 1)))
+    x = [c * gap for c in range(ncols)]
+    y = [0.0] * len(net.units)
+    for column in net.columns:
+        top = (len(column) - 1) * pitch / 2
+        for row, k in enumerate(column):
+            y[k] = top - row * pitch
+    del radius
+    return _Layout(diameter, font, number, x, y, gap)
+
+
+def network_digraph(
+    tr: Trace,
+    theme: Theme | None = None,
+    *,
+    sample: int = 0,
+    legend: bool | None = None,
+    edge_labels: bool | None = None,
+) -> Diagram:
+    """Draw a trace's network of ``nn`` neurons (see the module's docstring).
+
+    Args:
+        tr: the traced graph.
+        theme: colours, font, number format (default :class:`Theme`).
+        sample: which sample's values the circles show when several went through the network.
+        legend: draw the legend (None: the theme's ``legend``).
+        edge_labels: write dL/dw on the weight edges: True, False, or None (where
+            the edges between two columns are few enough to stay readable).
+
+    Returns:
+        A :class:`viz.Diagram`.
+
+    Raises:
+        NotANetworkError: no neurons in the graph (see :func:`find_network`).
+    """
+    from chainrule.viz.diagram import Diagram, html_text
+
+    theme = Theme() if theme is None else theme
+    net = find_network(tr, sample=sample)
+    nodes = tr.nodes
+    several = net.samples > 1
+    summed = f" (summed over the {net.samples} samples)" if several else ""
+    which = f" (sample {net.sample + 1} of {net.samples})" if several else ""
+    show_legend = theme.legend if legend is None else legend
+    lines = _legend_lines(net, tr) if show_legend else []
+    legend_width = max((_text_width(line, _LEGEND_FONT) for line in lines), default=0.0) + 16 if lines else 0.0
+    loss_rows: list[str] = []
+    if net.loss is not None:
+        n = nodes[net.loss]
+        outputs = sum(u.output for u in net.units)
+        after = f"{net.tail_ops} op{'s' if net.tail_ops != 1 else ''} after the output{'s' if outputs != 1 else ''}"
+        seed = " (seed)" if n.grad == 1.0 else ""
+        loss_rows = [f"{n.label or 'loss'} {theme.fmt(n.data)}", f"grad {theme.fmt(n.grad)}{seed}", after]
+        if net.direct_parameters:
+            loss_rows.append(f"+ {net.direct_parameters} parameter{'s' if net.direct_parameters != 1 else ''} "
+                             "read directly")
+    loss_width = max((_text_width(r, 9.0) for r in loss_rows), default=0.0) + 18
+    lay = _layout(net, tr, theme, legend_width, loss_width)
+    radius = lay.diameter / 2
+    ids = _Ids()
+    g = Diagram("chainrule", graph_attr={
+        "layout": "neato", "inputscale": "72", "splines": "line", "outputorder": "edgesfirst",
+        "fontname": theme.font, "bgcolor": "white", "pad": "0.15",
+    })
+    g.attr("node", fontname=theme.font, fontsize=f"{lay.font:g}", style="filled")
+    g.attr("edge", arrowsize="0.45", fontname=theme.font)
+
+    def pos(x: float, y: float) -> str:
+        return f"{x:.1f},{y:.1f}!"
+
+    name_of: list[str] = []  # DOT node name per unit
+    # ---- circles ----
+    for k, u in enumerate(net.units):
+        n = nodes[u.node]
+        x, y = lay.x[u.column], lay.y[k]
+        name_of.append(f"u{u.node}")
+        attrs = {"pos": pos(x, y), "shape": "circle", "width": f"{lay.diameter / 72:.3f}", "fixedsize": "shape"}
+        if u.kind == "input":
+            has_grad = n.role != CONSTANT_ROLE
+            fill = theme.grad_color(n.grad) if has_grad else theme.constant_color
+            rows = [f"<B>{html_text(u.name)}</B>", html_text(_fmt(lay.number, n.data))]
+            tip = f"input {u.name} = {theme.fmt(n.data)}{which}"
+            if has_grad:
+                rows.append(f"<I>{html_text(_fmt(lay.number, n.grad))}</I>")
+                tip += f"\ndL/d{u.name} = {theme.fmt(n.grad)}"
+            attrs.update(color="#737373", penwidth="1.5", style="filled,dashed")
+            classes = "input"
+            svg_id = ids.take(f"input.{u.row}", f"input.{u.row}")
+        else:
+            fill = theme.grad_color(n.grad)
+            rows = [f"<B>{html_text(_fmt(lay.number, n.data))}</B>", f"<I>{html_text(_fmt(lay.number, n.grad))}</I>"]
+            z = nodes[u.dot]
+            tip = (f"{u.name} ({u.activation}){which}\noutput {theme.fmt(n.data)}, dL/d(output) = {theme.fmt(n.grad)}"
+                   f"\npre-activation z = w.x + b = {theme.fmt(z.data)}, dL/dz = {theme.fmt(z.grad)}")
+            classes = "neuron output" if u.output else "neuron hidden"
+            if u.output:
+                attrs["shape"] = "doublecircle"
+            if u.blocked:
+                attrs.update(style="filled,dashed", penwidth="1.5")
+                tip += f"\n{u.blocked}: it passes no gradient back"
+                classes += " blocked"
+            svg_id = ids.take(u.name, f"neuron.{u.node}")
+        attrs.update(fillcolor=fill, fontcolor=theme.text_on(fill), tooltip=_tooltip(tip), id=svg_id)
+        attrs["class"] = classes if n.role == CONSTANT_ROLE else f"{classes} {_sign_class(n.grad)}"
+        g.node(name_of[k], label="<" + "<BR/>".join(rows) + ">", **attrs)
+        if u.bias is not None:  # a small square at the bottom of the circle, coloured by dL/db
+            b = nodes[u.bias]
+            fill = theme.grad_color(b.grad)
+            g.node(
+                f"b{u.bias}", label="b", pos=pos(x, y - radius), shape="square", fixedsize="true",
+                width=f"{11 / 72:.3f}", fontsize="7", fillcolor=fill, fontcolor=theme.text_on(fill),
+                penwidth="0.8", id=ids.take(b.label, f"bias.{u.bias}"),
+                tooltip=_tooltip(f"{b.label or 'bias'} = {theme.fmt(b.data)}\ndL/db = {theme.fmt(b.grad)}{summed}"),
+                **{"class": f"bias parameter {_sign_class(b.grad)}"},
+            )
+    # ---- weight edges, and their numbers where they fit ----
+    groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}  # (tail col, head col) -> (head unit, arg, w)
+    for k, u in enumerate(net.units):
+        for i, (w, src) in enumerate(zip(u.weights, u.sources)):
+            groups.setdefault((net.units[src].column, u.column), []).append((k, i, w))
+            p = nodes[w]
+            attrs = {
+                "color": theme.grad_color(p.grad, line=True), "penwidth": f"{theme.edge_width(p.grad, 0.5, 4.0):.2f}",
+                "id": ids.take(p.label, f"weight.{w}"),
+                "tooltip": _tooltip(f"{p.label or 'weight'} = {theme.fmt(p.data)}\ndL/dw = {theme.fmt(p.grad)}"
+                                    f"{summed}\nfrom {net.units[src].name} to {u.name}"),
+                "class": f"weight parameter {_sign_class(p.grad)}",
+            }
+            if p.grad == 0.0:
+                attrs["style"] = "dotted"
+            g.edge(name_of[src], name_of[k], **attrs)
+    label_font = max(7.5, lay.font - 0.5)
+    unlabelled = False
+    for (ct, ch), members in groups.items():
+        shown = [(k, i, w) for k, i, w in members if nodes[w].grad != 0.0]  # dotted edges say 0 already
+        if not shown:
+            continue
+        pairs = [(lay.y[net.units[k].sources[i]], lay.y[k]) for k, i, _ in members]
+        width = max(_text_width(_fmt(lay.number, nodes[w].grad), label_font) for _, _, w in shown) + 4
+        span = lay.x[ch] - lay.x[ct]
+        lo, hi = (radius + width / 2 + 6) / span, 1 - (radius + width / 2 + 8) / span
+        t = None
+        if edge_labels is not False and lo < hi and (edge_labels or len(members) <= _EDGE_LABELS):
+            t = _label_offset(pairs, lo, hi, _LABEL_H + 2)
+        if t is None:
+            unlabelled = True
+            continue
+        for k, i, w in shown:
+            p = nodes[w]
+            ya, yb = lay.y[net.units[k].sources[i]], lay.y[k]
+            g.node(
+                f"l{w}", label=html_text(_fmt(lay.number, p.grad)), shape="box", style="filled", color="white",
+                fillcolor="white", margin="0.01,0.005", width="0", height="0", fontsize=f"{label_font:g}",
+                pos=pos(lay.x[ct] + t * span, (1 - t) * ya + t * yb), id=ids.take(f"{p.label}.label", f"label.{w}"),
+                tooltip=_tooltip(f"dL/d{p.label or 'w'} = {theme.fmt(p.grad)}{summed}"), **{"class": "grad-label"},
+            )
+    if lines:
+        lines.append("number on an edge: dL/dw" if not unlabelled else "hover over an edge for its dL/dw")
+    # ---- the loss ----
+    right = lay.x[-1] + radius
+    if net.loss is not None:
+        n = nodes[net.loss]
+        x = right + 40 + loss_width / 2
+        fill = theme.grad_color(n.grad)
+        rows = [html_text(r) for r in loss_rows]
+        rows[0] = f"<B>{html_text(n.label or 'loss')}</B> {html_text(theme.fmt(n.data))}"
+        g.node(
+            "loss", label="<" + "<BR/>".join(rows) + ">", pos=pos(x, 0.0), shape="box", style="rounded,filled,bold",
+            penwidth="2.5", fillcolor=fill, fontcolor=theme.text_on(fill), fontsize="9", id=ids.take("loss", "loss"),
+            tooltip=_tooltip(f"{n.label or 'loss'} = {theme.fmt(n.data)}{which}"), **{"class": "loss"},
+        )
+        for k, u in enumerate(net.units):
+            if u.output:
+                go = nodes[u.node].grad
+                g.edge(
+                    name_of[k], "loss", color=theme.grad_color(go, line=True),
+                    penwidth=f"{theme.edge_width(go, 0.5, 4.0):.2f}", id=ids.take(f"{u.name}.to_loss", f"to_loss.{k}"),
+                    tooltip=_tooltip(f"dL/d(output) of {u.name} = {theme.fmt(go)}{which}"), **{"class": "to-loss"},
+                )
+        right = x + loss_width / 2
+    # ---- column titles ----
+    top = max(lay.y) + radius
+    for c, column in enumerate(net.columns):
+        units = [net.units[k] for k in column]
+        if c == 0:
+            title = ["inputs"]
+        else:
+            acts = sorted({m.activation for m in units})
+            path = _layer_path([m.name for m in units])
+            title = [f"{path}: {acts[0]}" if len(acts) == 1 else path]
+            grads = [abs(nodes[w].grad) for m in units for w in m.weights if finite(nodes[w].grad)]
+            if grads:
+                title.append(f"max |dL/dw| {_fmt(lay.number, max(grads))}")
+        g.node(
+            f"title{c}", label="<" + "<BR/>".join(html_text(t) for t in title) + ">", shape="plaintext", style="solid",
+            pos=pos(lay.x[c], top + 8 + 5.5 * len(title)), id=f"column.{c}", fontsize="8.5",
+            **{"class": "column-title"},
+        )
+    if lines:
+        _legend(g, tr, net, theme, lines, right + 24, top + _TITLES - 4)
+    return g
+
+
+def _legend(g: Diagram, tr: Trace, net: Network, theme: Theme, lines: list[str], left: float, top: float) -> None:
+    from chainrule.viz.diagram import html_text, swatch_rows, swatch_table
+
+    nodes = tr.nodes
+    grads = [nodes[u.node].grad for u in net.units]
+    grads += [nodes[p].grad for u in net.units for p in (*u.weights, *([] if u.bias is None else [u.bias]))]
+    body = "".join(f'<TR><TD ALIGN="LEFT">{html_text(line)}</TD></TR>' for line in lines)
+    cells = swatch_rows(theme, grads)
+    body += '<TR><TD ALIGN="LEFT">colours: dL/d... (warm +, cool -)</TD></TR>' + "".join(swatch_table(theme, cells))
+    title = '<TR><TD ALIGN="LEFT"><B>network view</B></TD></TR>'
+    label = f'<<TABLE BORDER="1" COLOR="{theme.cluster_color}" CELLBORDER="0" CELLSPACING="1">{title}{body}</TABLE>>'
+    width = max(_text_width(line, _LEGEND_FONT) for line in lines) + 16
+    height = 12.5 * (len(lines) + 2) + 17.0 * len(cells) + 8
+    g.node("legend", label=label, shape="plain", style="solid", fontsize=f"{_LEGEND_FONT:g}",
+           pos=f"{left + width / 2:.1f},{top - height / 2:.1f}!", id="legend", **{"class": "legend"})
+
+
