@@ -8,6 +8,7 @@ topological order and add ``local_grad * upstream`` to each parent.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
 import operator
@@ -33,6 +34,30 @@ _EMPTY: tuple[Any, ...] = ()
 
 class AnomalyError(FloatingPointError):
     """Raised under ``detect_anomaly()`` at the first op or gradient that makes nan or inf."""
+
+
+# ----------------------------------------------------------------------------
+# Hooks for autograd.compile's tracer (autograd/tracing.py)
+# ----------------------------------------------------------------------------
+
+# NOTE: autograd.compile traces a per-sample function once with this engine and
+# replays the graph over a batch. A number that leaves the graph while it
+# traces (float(v), v.detach(), an op under no_grad, Value(number)) would
+# freeze the traced sample's value for every sample. While a trace runs,
+# TRACER holds the tracer of that thread or task, and the few places below
+# that let a number out hand it over. `_tracing` counts the traces running in
+# any thread: while it is 0 (always, outside compile) a hook costs one read
+# of a module global, and the hooks sit off the hot paths (slow paths for
+# non-float numbers, the no_grad branch, float(), detach, backward).
+TRACER: contextvars.ContextVar[Any] = contextvars.ContextVar("chainrule_tracer", default=None)
+_tracing = 0
+
+
+def _trace_no_grad(v: Value, op: Op, args: tuple[Value, ...]) -> None:
+    """Under no_grad op made the leaf v: while tracing, make v stop_gradient(op(args)) instead."""
+    tracer = TRACER.get()
+    if tracer is not None:
+        tracer.no_grad_result(v, op, args)
 
 
 def _number_to_float(x: object, what: str) -> float:
@@ -122,6 +147,11 @@ def _set_edges(v: Value, op: Op, args: tuple[Value, ...], grads: tuple[float, ..
 
 def constant(x: object, what: str = "operand") -> Value:
     """Return a constant leaf for a plain number (no gradient is computed for it)."""
+    if _tracing and type(x) is not float:
+        tracer = TRACER.get()
+        node = None if tracer is None else tracer.node_of(x)  # x.data while tracing: its node
+        if node is not None:
+            return node  # type: ignore[no-any-return]
     v = _leaf(_number_to_float(x, what), MODE.get().meta)
     v.role = CONSTANT
     return v
@@ -166,7 +196,7 @@ def _describe_input(a: Value) -> str:
 
 
 def _raise_anomaly(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
-    inputs = ", ".join(f"{_describe_input(a)}={a.data!r}" for a in args)
+    inputs = ", ".join(f"{_describe_input(a)}={a._data!r}" for a in args)
     if not math.isfinite(out):
         what = f"produced {out!r}"
     else:
@@ -204,6 +234,8 @@ def apply(op: Op, *operands: Operand) -> Value:
         v.role = CONSTANT  # nothing to differentiate: a constant, like its inputs
     elif enabled:
         _set_edges(v, op, tuple(args), grads)
+    elif _tracing:
+        _trace_no_grad(v, op, tuple(args))
     return v
 
 
@@ -261,6 +293,8 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
             v._b = None
             v._ga = 0.0
             v._gb = 0.0
+            if _tracing and not enabled and v.role is not CONSTANT:
+                _trace_no_grad(v, op, (a, b))
         return v
 
     if not reflected:
@@ -315,6 +349,8 @@ def _unary(op: Op) -> Callable[[Value], Value]:
             v.role = self.role if self.role is CONSTANT else VARIABLE
             v._a = None
             v._ga = 0.0
+            if _tracing and not enabled and v.role is not CONSTANT:
+                _trace_no_grad(v, op, (self,))
         return v
 
     method.__name__ = name
@@ -384,6 +420,10 @@ class Value:
         if type(data) is not float:  # floats, the common case, need no check
             if isinstance(data, Value):
                 raise TypeError("Value() expects a real number, got a Value; use v.detach() for a new leaf")
+            if _tracing:  # Value(x.data) while tracing: a stop-gradient node of x
+                tracer = TRACER.get()
+                if tracer is not None and tracer.init_from(self, data, label):
+                    return
             data = _number_to_float(data, "Value()")
         if type(label) is not str and not isinstance(label, str):
             raise TypeError(f"Value() label must be a str, got {type(label).__name__} {label!r}")
@@ -479,7 +519,7 @@ class Value:
     # -- conversions and display ------------------------------------------
 
     def __repr__(self) -> str:
-        text = f"Value(data={_format_number(self.data)}, grad={_format_number(self.grad)}"
+        text = f"Value(data={_format_number(self._data)}, grad={_format_number(self.grad)}"
         if self.op:
             text += f", op={self.op!r}"
         if self.label:
@@ -487,34 +527,51 @@ class Value:
         return text + ")"
 
     def __float__(self) -> float:
+        if _tracing and (tracer := TRACER.get()) is not None:
+            return tracer.escape(self, "float() of a Value")  # type: ignore[no-any-return]
         return self._data
 
     def __bool__(self) -> bool:
+        if _tracing and (tracer := TRACER.get()) is not None:
+            return tracer.truth(self, "bool() of a Value")  # type: ignore[no-any-return]  # a guard
         return self._data != 0.0  # nan is True, as bool(float('nan')) and a 0-dim tensor
 
     # Comparisons read .data and give plain bools; == stays identity (see the class docstring).
+    # While autograd.compile traces, they give a 0/1 TracedNumber instead (see autograd/tracing.py).
     def __lt__(self, other: Operand) -> bool:
         o = _compared(other)
+        if _tracing and o is not None and (tracer := TRACER.get()) is not None:
+            return tracer.compare("lt", self, other)  # type: ignore[no-any-return]
         return NotImplemented if o is None else self._data < o
 
     def __le__(self, other: Operand) -> bool:
         o = _compared(other)
+        if _tracing and o is not None and (tracer := TRACER.get()) is not None:
+            return tracer.compare("le", self, other)  # type: ignore[no-any-return]
         return NotImplemented if o is None else self._data <= o
 
     def __gt__(self, other: Operand) -> bool:
         o = _compared(other)
+        if _tracing and o is not None and (tracer := TRACER.get()) is not None:
+            return tracer.compare("gt", self, other)  # type: ignore[no-any-return]
         return NotImplemented if o is None else self._data > o
 
     def __ge__(self, other: Operand) -> bool:
         o = _compared(other)
+        if _tracing and o is not None and (tracer := TRACER.get()) is not None:
+            return tracer.compare("ge", self, other)  # type: ignore[no-any-return]
         return NotImplemented if o is None else self._data >= o
 
     def item(self) -> float:
         """Return the forward value as a float."""
+        if _tracing and (tracer := TRACER.get()) is not None:
+            return tracer.escape(self, "item() of a Value")  # type: ignore[no-any-return]
         return self._data
 
     def detach(self) -> Value:
         """Return a new leaf with the same data and label, cut from the graph."""
+        if _tracing and (tracer := TRACER.get()) is not None:
+            return tracer.detach(self)  # type: ignore[no-any-return]  # a stop-gradient node
         return Value(self._data, self.label)
 
     def backward(self, gradient: float | None = 1.0) -> None:
@@ -529,6 +586,9 @@ class Value:
             gradient: the seed d(loss)/d(self); 1.0 by default, and for None
                 (as PyTorch does for a scalar).
         """
+        if _tracing and (tracer := TRACER.get()) is not None:
+            tracer.refuse("backward()", "the compiled function's backward() differentiates what fn returns; "
+                          "return the loss instead of calling backward() on it")
         seed = 1.0 if gradient is None else _number_to_float(gradient, "backward() gradient")
         _propagate(self, seed, accumulate=True)
 
@@ -562,6 +622,46 @@ class Value:
         return apply(OP["leaky_relu"], self, slope)
 
 
+
+
+# While a trace runs in any thread, Value.data is this property instead: in the
+# tracing context it hands the tracer the read (a TracedNumber that remembers
+# the node) and refuses assignments (fn would change the model only while
+# traced); elsewhere it is the plain read. Swapping the class attribute keeps
+# the usual property (a C getter) as fast as ever when nothing is traced.
+
+
+def _traced_data(v: Value) -> Any:
+    tracer = TRACER.get()
+    return v._data if tracer is None else tracer.read(v)
+
+
+def _traced_set_data(v: Value, data: object) -> None:
+    tracer = TRACER.get()
+    if tracer is not None:
+        tracer.refuse("assigning .data", "the compiled program would not repeat the assignment; make a new Value "
+                      "inside fn (Value(x) or x.detach()) or change Values between calls")
+    v._set_data(data)
+
+
+_PLAIN_DATA = Value.__dict__["data"]
+_TRACED_DATA = property(_traced_data, _traced_set_data, doc=_PLAIN_DATA.__doc__)
+
+
+def _start_trace() -> None:
+    """A trace starts (autograd/tracing.py calls this under its lock)."""
+    global _tracing
+    _tracing += 1
+    if _tracing == 1:
+        Value.data = _TRACED_DATA  # type: ignore[method-assign,assignment]
+
+
+def _end_trace() -> None:
+    """A trace ends (under the same lock)."""
+    global _tracing
+    _tracing -= 1
+    if _tracing == 0:
+        Value.data = _PLAIN_DATA  # type: ignore[method-assign]
 
 
 # ----------------------------------------------------------------------------
@@ -973,7 +1073,7 @@ def _value_local_grads(node: Value, check: bool) -> tuple[Any, ...]:
         for i, (p, g) in enumerate(zip(node.parents, grads)):
             d = _data_of(g)
             if p.role is not CONSTANT and not math.isfinite(d):
-                inputs = ", ".join(f"{_describe_input(a)}={a.data!r}" for a in node.parents)
+                inputs = ", ".join(f"{_describe_input(a)}={a._data!r}" for a in node.parents)
                 raise AnomalyError(f"anomaly: op '{op.name}' has local derivative {d!r} for input {i} "
                                    f"from inputs ({inputs}) while building the backward graph")
     return grads
@@ -1057,6 +1157,11 @@ def grad(
     for i, x in enumerate(items):
         if not isinstance(x, Value):
             raise TypeError(f"grad() inputs[{i}] must be a Value, got {type(x).__name__} {x!r}")
+    if not create_graph and _tracing and (tracer := TRACER.get()) is not None:
+        # While tracing, the float results would freeze the traced sample's
+        # numbers: build them as Values instead and cut them from the graph.
+        values = grad(output, items, create_graph=True, allow_unused=allow_unused)
+        return [tracer.detach(g) if g.role is not CONSTANT else g for g in values]
     if create_graph:
         grads: dict[Value, Any] = _propagate_graph(output, 1.0)
     else:

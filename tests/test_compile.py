@@ -83,9 +83,9 @@ def test_layers_become_matrix_products_and_the_penalty_is_shared() -> None:
 
     fn = compile_batch(per_sample)
     fn.backward(X, y)
-    program = next(iter(fn._programs.values()))
+    (program,) = next(iter(fn._programs.values()))
     dense = [g for g in program.groups if g.dense]
-    assert [len(g.args) for g in dense] == [2 * 2 + 1, 2 * 8 + 1, 2 * 8 + 1]
+    assert [g.arity for g in dense] == [2 * 2 + 1, 2 * 8 + 1, 2 * 8 + 1]
     # the L2 penalty's products and sum are computed once per batch, not per sample
     shared_ops = {g.op.name for g in program.groups if g.out_kind == SHARED}
     assert {"mul", "sum"} <= shared_ops

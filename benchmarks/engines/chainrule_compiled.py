@@ -1,10 +1,10 @@
 """The chainrule compiled-mode adapter: ``autograd.compile`` of the per-sample moons loss (issue 6).
 
 The model is the same ``nn.MLP(2, [16, 16, 1])`` as the scalar adapter; the
-per-sample function is ``hinge_loss([model(x)], [y]) + 1e-4 * sum(p * p)``,
+per-sample function is the hinge loss ``relu(1 - y * model(x)) + 1e-4 * sum(p * p)``,
 whose mean over the batch is the scalar adapter's loss (the penalty does not
-depend on the sample, so the tape computes it once per batch). One compiled
-function per label (+1 and -1), so the label is a constant in each tape.
+depend on the sample, so the program computes it once per batch). The label
+``y`` is a per-sample input like ``x``: one program for the whole batch.
 """
 
 from __future__ import annotations
@@ -27,32 +27,30 @@ if not hasattr(autograd, "compile"):  # pragma: no cover - an older tree
     raise Unavailable("this chainrule has no autograd.compile")
 
 LABEL = "chainrule compiled"
-__all__ = ["LABEL", "moons", "version"]
+__all__ = ["LABEL", "moons", "moons_mlp", "version"]
 
 
 class _Trainer:
-    def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> None:
-        self.model, self.params, hinge_loss = moons_model(params)
-        X = np.asarray(inputs, dtype=float)
-        y = np.asarray(labels, dtype=float)
-        self.n = len(y)
+    def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float],
+                 layers: Sequence[int]) -> None:
+        self.model, self.params, _ = moons_model(params, layers)
+        self.X = np.asarray(inputs, dtype=float)
+        self.y = np.asarray(labels, dtype=float)
 
-        def per_sample(label: float) -> Any:
-            def loss(x: list[Any]) -> Any:
-                penalty = autograd.sum([p * p for p in self.params])
-                return hinge_loss([self.model(x)], [label]) + 1e-4 * penalty
+        def loss(x: list[Any], label: Any) -> Any:
+            # The hinge loss relu(1 - y s) with the label as a per-sample input (one program for both labels).
+            penalty = autograd.sum([p * p for p in self.params])
+            return (1.0 - label * self.model(x)).relu() + 1e-4 * penalty
 
-            return autograd.compile(loss)
-
-        self.batches = [(per_sample(label), X[y == label]) for label in (1.0, -1.0) if np.any(y == label)]
+        self.loss = autograd.compile(loss)
 
     def step(self, lr: float) -> float:
         for p in self.params:  # as the batched PyTorch loop zeroes its tensors' grads
             p.grad = 0.0
-        total = sum(fn.backward(X, reduction="sum", gradient=1.0 / self.n) for fn, X in self.batches)
+        total = self.loss.backward(self.X, self.y)
         for p in self.params:
             p.data -= lr * p.grad
-        return total / self.n
+        return total
 
     def grads(self) -> list[float]:
         return [p.grad for p in self.params]
@@ -60,4 +58,11 @@ class _Trainer:
 
 def moons(params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> _Trainer:
     """Return a trainer for ``nn.MLP(2, [16, 16, 1])`` whose steps run through ``autograd.compile``."""
-    return _Trainer(params, inputs, labels)
+    return _Trainer(params, inputs, labels, [16, 16, 1])
+
+
+def moons_mlp(
+    params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float], layers: Sequence[int]
+) -> _Trainer:
+    """Return a trainer for ``nn.MLP(2, layers)`` whose steps run through ``autograd.compile``."""
+    return _Trainer(params, inputs, labels, layers)

@@ -58,11 +58,11 @@ def _load_nn() -> tuple[Any, Any]:
     return nn.MLP, hinge_loss
 
 
-def moons_model(params: Sequence[float]) -> tuple[Any, list[Value], Any]:
-    """Return chainrule's ``nn.MLP(2, [16, 16, 1])`` set to ``params`` (micrograd's order), its
-    parameter list and ``nn.functional.hinge_loss``."""
+def moons_model(params: Sequence[float], layers: Sequence[int] = (16, 16, 1)) -> tuple[Any, list[Value], Any]:
+    """Return chainrule's ``nn.MLP(2, layers)`` (2-16-16-1 by default) set to ``params`` (micrograd's
+    order), its parameter list and ``nn.functional.hinge_loss``."""
     mlp, hinge_loss = _load_nn()
-    model = mlp(2, [16, 16, 1], activation="relu", final_activation="linear", seed=0)
+    model = mlp(2, list(layers), activation="relu", final_activation="linear", seed=0)
     parameters = list(model.parameters())
     if len(parameters) != len(params):
         raise ValueError(f"chainrule MLP has {len(parameters)} parameters, got {len(params)} initial values")

@@ -50,13 +50,14 @@ def balanced_sum(a: Sequence[float], b: Sequence[float]) -> _Graph:
 
 
 class _Trainer:
-    """The 2-16-16-1 MLP as weight matrices and bias vectors, the batch in one tensor."""
+    """The MLP as weight matrices and bias vectors, the batch in one tensor."""
 
-    def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> None:
+    def __init__(self, params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float],
+                 layers: Sequence[int]) -> None:
         self.weights: list[Any] = []
         self.biases: list[Any] = []
         offset = 0
-        for fan_in, fan_out in mlp_shapes(2, [16, 16, 1]):
+        for fan_in, fan_out in mlp_shapes(2, layers):
             # micrograd's order is neuron by neuron: fan_in weights, then the bias.
             block = torch.tensor(params[offset : offset + fan_out * (fan_in + 1)], dtype=DTYPE).reshape(
                 fan_out, fan_in + 1
@@ -99,4 +100,11 @@ class _Trainer:
 
 def moons(params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float]) -> _Trainer:
     """Return a trainer for the batched 2-16-16-1 MLP."""
-    return _Trainer(params, inputs, labels)
+    return _Trainer(params, inputs, labels, [16, 16, 1])
+
+
+def moons_mlp(
+    params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float], layers: Sequence[int]
+) -> _Trainer:
+    """Return a trainer for the batched MLP 2-layers[0]-...-1."""
+    return _Trainer(params, inputs, labels, layers)
