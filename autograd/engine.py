@@ -151,7 +151,7 @@ def constant(x: object, what: str = "operand") -> Value:
         tracer = TRACER.get()
         node = None if tracer is None else tracer.node_of(x)  # x.data while tracing: its node
         if node is not None:
-            return node  # type: ignore[no-any-return]
+            return node
     v = _leaf(_number_to_float(x, what), MODE.get().meta)
     v.role = CONSTANT
     return v
@@ -528,12 +528,12 @@ class Value:
 
     def __float__(self) -> float:
         if _tracing and (tracer := TRACER.get()) is not None:
-            return tracer.escape(self, "float() of a Value")  # type: ignore[no-any-return]
+            return tracer.escape(self, "float")
         return self._data
 
     def __bool__(self) -> bool:
         if _tracing and (tracer := TRACER.get()) is not None:
-            return tracer.truth(self, "bool() of a Value")  # type: ignore[no-any-return]  # a guard
+            return tracer.truth(self, "bool")  # a guard
         return self._data != 0.0  # nan is True, as bool(float('nan')) and a 0-dim tensor
 
     # Comparisons read .data and give plain bools; == stays identity (see the class docstring).
@@ -541,37 +541,37 @@ class Value:
     def __lt__(self, other: Operand) -> bool:
         o = _compared(other)
         if _tracing and o is not None and (tracer := TRACER.get()) is not None:
-            return tracer.compare("lt", self, other)  # type: ignore[no-any-return]
+            return tracer.compare("lt", self, other)
         return NotImplemented if o is None else self._data < o
 
     def __le__(self, other: Operand) -> bool:
         o = _compared(other)
         if _tracing and o is not None and (tracer := TRACER.get()) is not None:
-            return tracer.compare("le", self, other)  # type: ignore[no-any-return]
+            return tracer.compare("le", self, other)
         return NotImplemented if o is None else self._data <= o
 
     def __gt__(self, other: Operand) -> bool:
         o = _compared(other)
         if _tracing and o is not None and (tracer := TRACER.get()) is not None:
-            return tracer.compare("gt", self, other)  # type: ignore[no-any-return]
+            return tracer.compare("gt", self, other)
         return NotImplemented if o is None else self._data > o
 
     def __ge__(self, other: Operand) -> bool:
         o = _compared(other)
         if _tracing and o is not None and (tracer := TRACER.get()) is not None:
-            return tracer.compare("ge", self, other)  # type: ignore[no-any-return]
+            return tracer.compare("ge", self, other)
         return NotImplemented if o is None else self._data >= o
 
     def item(self) -> float:
         """Return the forward value as a float."""
         if _tracing and (tracer := TRACER.get()) is not None:
-            return tracer.escape(self, "item() of a Value")  # type: ignore[no-any-return]
+            return tracer.escape(self, "item")
         return self._data
 
     def detach(self) -> Value:
         """Return a new leaf with the same data and label, cut from the graph."""
         if _tracing and (tracer := TRACER.get()) is not None:
-            return tracer.detach(self)  # type: ignore[no-any-return]  # a stop-gradient node
+            return tracer.detach(self)  # a stop-gradient node
         return Value(self._data, self.label)
 
     def backward(self, gradient: float | None = 1.0) -> None:

@@ -39,7 +39,7 @@ ASSIGN, ADD, ADD_AT = 0, 1, 2
 
 _get_data = operator.attrgetter("_data")  # the slot behind .data: no property call, no tracing
 _get_grad = operator.attrgetter("grad")
-_set_grad = Value.grad.__set__  # type: ignore[attr-defined]
+_set_grad = Value.__dict__["grad"].__set__  # the slot descriptor: C code stores .grad
 
 
 class Rows:
@@ -70,7 +70,7 @@ def _parents(v: Value) -> tuple[Value, ...]:
     if b is None:
         return () if v._a is None else (v._a,)
     if b is _MANY:
-        return v._a  # type: ignore[no-any-return]
+        return v._a
     return (v._a, b)
 
 
@@ -333,11 +333,11 @@ class Program:
 def _fails(values: np.ndarray, guard: Guard) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         if guard.kind == "truth":
-            return (values != 0.0) != bool(guard.expected)  # type: ignore[no-any-return]
+            return (values != 0.0) != bool(guard.expected)
         if guard.expected != guard.expected:
-            return ~np.isnan(values)  # type: ignore[no-any-return]
+            return ~np.isnan(values)
         # bit for bit: 0.0 and -0.0 differ (1 / x tells them apart)
-        return values.view(np.int64) != np.float64(guard.expected).view(np.int64)  # type: ignore[no-any-return]
+        return values.view(np.int64) != np.float64(guard.expected).view(np.int64)
 
 
 def build(outs: list[Value], guards: list[Guard], placeholders: list[tuple[Value, int, int | None]],
@@ -414,11 +414,11 @@ def build(outs: list[Value], guards: list[Guard], placeholders: list[tuple[Value
             slot[i] = counts[table]
             counts[table] += 1
 
-    input_slots = []
-    for v, a, j in placeholders:
+    input_slots: list[tuple[int, int | None, int]] = []
+    for v, a, col in placeholders:
         if v in pos:  # an input fn never uses needs no slot
             place(pos[v], SAMPLE)
-            input_slots.append((a, j, int(slot[pos[v]])))
+            input_slots.append((a, col, int(slot[pos[v]])))
     leaf_ids = sorted((i for i in range(n) if ops[i] is None and order[i] not in inputs), key=rank.__getitem__)
     leaves = [i for i in leaf_ids if order[i].role is not CONSTANT]
     constants = [i for i in leaf_ids if order[i].role is CONSTANT]
@@ -776,7 +776,7 @@ def _bind_backward(g: Group, ws: Workspace) -> Callable[[], None]:
         if g.op.arity is None:
             local = rule(NUMPY_MATH, out, *args)  # type: ignore[operator]
         else:
-            local = [r(NUMPY_MATH, out, *args) if need else None  # type: ignore[operator]
+            local = [r(NUMPY_MATH, out, *args) if need else None
                      for r, need in zip(rule, needs)]  # type: ignore[arg-type]
         for j in wanted:
             writers[j](local[j] * G)

@@ -235,19 +235,24 @@ class Tracer:
 
     # -- guards -----------------------------------------------------------
 
-    def escape(self, v: Value, what: str) -> float:
-        """A number leaves the graph (``float(v)``): guard that it is the same on every row."""
+    def escape(self, v: Value, how: str) -> float:
+        """A number leaves the graph (``float(v)``): guard that it is the same on every row.
+
+        Args:
+            v: the node whose value leaves.
+            how: the function that takes it out ("float"), for error messages.
+        """
         value = _raw(v)
         if v.role is not CONSTANT:
-            self.guards.append(Guard(v, value, "value", what, _site()))
+            self.guards.append(Guard(v, value, "value", f"{how}({describe(v)})", _site()))
         return value
 
-    def truth(self, v: Value, what: str) -> bool:
-        """``bool()`` of a traced value steers Python: guard its truth value on every row."""
+    def truth(self, v: Value, how: str = "bool") -> bool:
+        """``bool()`` of a traced value steers Python (an ``if``): guard its truth value on every row."""
         value = _raw(v)
         result = value != 0.0
         if v.role is not CONSTANT:
-            self.guards.append(Guard(v, 1.0 if result else 0.0, "truth", what, _site()))
+            self.guards.append(Guard(v, 1.0 if result else 0.0, "truth", f"{how}({describe(v)})", _site()))
         return result
 
     # -- refusals ---------------------------------------------------------
@@ -256,6 +261,24 @@ class Tracer:
     def refuse(what: str, advice: str) -> None:
         """Raise TraceError naming what fn did and how to write it instead."""
         raise TraceError(f"compile(): {what} at {_site()} cannot be compiled: {advice}")
+
+
+def describe(v: Value, depth: int = 3) -> str:
+    """A short expression for a traced node, for error messages: ``x[0].data > 0.0``."""
+    op = v._op
+    if op is None:
+        return repr(_raw(v)) if v.role is CONSTANT or not v.label else v.label
+    args = v.parents
+    if depth == 0:
+        return v.label or f"<{op.name}>"
+    if op is STOP_GRADIENT:
+        return f"{describe(args[0], depth)}.data"
+    if op in NO_GRADIENT or op.symbol in ("+", "-", "*", "/", "**"):
+        return f"({describe(args[0], depth - 1)} {op.symbol} {describe(args[1], depth - 1)})" if depth < 3 else (
+            f"{describe(args[0], depth - 1)} {op.symbol} {describe(args[1], depth - 1)}")
+    if v.label:
+        return v.label
+    return f"{op.name}({', '.join(describe(a, depth - 1) for a in args[:3])}{', ...' if len(args) > 3 else ''})"
 
 
 def _make(op: Op, args: tuple[Value, ...], value: float) -> Value:
@@ -376,8 +399,8 @@ class TracedNumber:
         return self._tracer.escape(self.node, what)
 
     def _escaped(self, python: Callable[[Any, Any], Any], other: Any, reflected: bool) -> Any:
-        mine = self._guard("a number taken out of a Value")
-        theirs = other._guard("a number taken out of a Value") if isinstance(other, TracedNumber) else other
+        mine = self._guard("an operator on")
+        theirs = other._guard("an operator on") if isinstance(other, TracedNumber) else other
         if self.is_bool:
             mine = bool(mine)
         return python(theirs, mine) if reflected else python(mine, theirs)
@@ -387,36 +410,36 @@ class TracedNumber:
     def __bool__(self) -> bool:
         if not self._tracer.active:
             return bool(_raw(self.node))
-        return self._tracer.truth(self.node, "a Python `if` (bool) on a number taken out of a Value")
+        return self._tracer.truth(self.node, "bool")
 
     def __float__(self) -> float:
-        return self._guard("float() of a number taken out of a Value")
+        return self._guard("float")
 
     def __int__(self) -> int:
-        return int(self._guard("int() of a number taken out of a Value"))
+        return int(self._guard("int"))
 
     def __index__(self) -> int:
         if not self.is_bool:
             raise TypeError("'float' object cannot be interpreted as an integer")
-        return int(self._guard("a comparison used as an index"))
+        return int(self._guard("an index"))
 
     def __round__(self, ndigits: int | None = None) -> Any:
-        return round(self._guard("round() of a number taken out of a Value"), ndigits)
+        return round(self._guard("round"), ndigits)
 
     def __trunc__(self) -> int:
-        return math.trunc(self._guard("math.trunc() of a number taken out of a Value"))
+        return math.trunc(self._guard("math.trunc"))
 
     def __floor__(self) -> int:
-        return math.floor(self._guard("math.floor() of a number taken out of a Value"))
+        return math.floor(self._guard("math.floor"))
 
     def __ceil__(self) -> int:
-        return math.ceil(self._guard("math.ceil() of a number taken out of a Value"))
+        return math.ceil(self._guard("math.ceil"))
 
     def __hash__(self) -> int:
-        return hash(self._guard("hash() of a number taken out of a Value"))
+        return hash(self._guard("hash"))
 
     def __format__(self, spec: str) -> str:
-        value = self._guard("formatting a number taken out of a Value")
+        value = self._guard("format")
         return format(bool(value) if self.is_bool else value, spec)
 
     def __str__(self) -> str:
@@ -435,7 +458,7 @@ class TracedNumber:
     __rmul__ = _arith("mul", operator.mul, reflected=True)
     __truediv__ = _arith("div", operator.truediv)
     __rtruediv__ = _arith("div", operator.truediv, reflected=True)
-    __pow__ = _arith("pow", operator.pow)  # type: ignore[assignment]
+    __pow__ = _arith("pow", operator.pow)
     __rpow__ = _arith("pow", operator.pow, reflected=True)
 
     def __neg__(self) -> Any:
@@ -498,10 +521,10 @@ class TracedNumber:
     def __le__(self, other: Any) -> Any:
         return self._compare("le", other)
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         return self._compare("eq", other)
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         return self._compare("ne", other)
 
     # -- logic on comparisons ------------------------------------------------
@@ -520,7 +543,7 @@ class TracedNumber:
         return TracedNumber(node, self._tracer, is_bool=True)
 
     def _guard_bool(self) -> Any:
-        value = self._guard("a number taken out of a Value")
+        value = self._guard("an operator on")
         return bool(value) if self.is_bool else value
 
     def __and__(self, other: Any) -> Any:

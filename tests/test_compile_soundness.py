@@ -1,0 +1,400 @@
+"""autograd.compile is never silently wrong: every way a number can leave the graph while fn is traced.
+
+Each hazard of issue 13 either matches the scalar engine on every row (outputs
+and the mean loss's gradients) or raises. The reference is always the scalar
+engine run sample by sample.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chainrule import autograd, nn
+from chainrule.autograd import Value, grad, no_grad
+from chainrule.autograd.compiler import DataDependentGraphError, GuardError, TraceError
+from chainrule.autograd.compiler import compile as compile_batch
+
+X = np.linspace(-1.0, 2.0, 1000).reshape(-1, 1)
+
+
+def _scalar(fn: Callable[..., Value], arrays: Sequence[np.ndarray], params: Sequence[Value]
+            ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Per-row outputs, the mean loss and its gradients, by the scalar engine sample by sample."""
+    for p in params:
+        p.grad = 0.0
+    n = len(arrays[0])
+    outs = []
+    for i in range(n):
+        args = [[Value(v) for v in a[i]] if a.ndim == 2 else Value(a[i]) for a in arrays]
+        outs.append(fn(*args))
+    total = autograd.sum(outs) / n
+    total.backward()
+    return np.array([o.data for o in outs]), total.data, np.array([p.grad for p in params])
+
+
+def _compiled(fn: Callable[..., Value], arrays: Sequence[np.ndarray], params: Sequence[Value],
+              compiled: autograd.Compiled | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    for p in params:
+        p.grad = 0.0
+    c = compiled or compile_batch(fn)
+    loss = c.backward(*arrays)
+    grads = np.array([p.grad for p in params])
+    return c(*arrays), loss, grads
+
+
+def _assert_same(fn: Callable[..., Value], arrays: Sequence[np.ndarray], params: Sequence[Value],
+                 compiled: autograd.Compiled | None = None) -> None:
+    rows_s, loss_s, grads_s = _scalar(fn, arrays, params)
+    rows_c, loss_c, grads_c = _compiled(fn, arrays, params, compiled)
+    np.testing.assert_allclose(rows_c, rows_s, rtol=1e-12, atol=1e-12)
+    assert loss_c == pytest.approx(loss_s, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(grads_c, grads_s, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# The four hazards of issue 13, with its numbers
+# ----------------------------------------------------------------------------
+
+
+def test_detach_is_a_stop_gradient_per_sample() -> None:
+    w = Value(0.7, "w")
+    fn = compile_batch(lambda x: w * x[0] * x[0].detach())
+    _, loss, grads = _compiled(fn.fn, [X], [w], fn)
+    assert loss == pytest.approx(0.701051, abs=1e-6)  # the issue: compiled gave -0.35 (row 0 frozen)
+    assert grads[0] == pytest.approx(1.001502, abs=1e-6)  # and 1.0015 is the scalar engine's
+    _assert_same(lambda x: w * x[0] * x[0].detach(), [X], [w])
+    _assert_same(lambda x: w * x[0] * (w * x[0]).detach(), [X], [w])  # no gradient through the detached w
+
+
+FEW = np.array([[0.5], [-1.0], [0.5], [2.0], [-1.0]])
+
+
+@pytest.mark.parametrize(
+    ("make", "data"),
+    [
+        (lambda w: lambda x: w * x[0] * Value(x[0].data), X),  # a Value made from .data inside fn
+        (lambda w: lambda x: w * x[0] * Value((w * x[0]).data), X),  # ... of a node that depends on w
+        (lambda w: lambda x: w * x[0] * (w * x[0]).data, X),  # .data as a number in an expression
+        # float() takes the number out of the graph: a guard on it, one program per distinct value
+        (lambda w: lambda x: w * x[0] * Value(float(x[0].data * 1.0)), FEW),
+    ],
+    ids=["Value(x.data)", "Value((w*x).data)", "(w*x).data", "float(x.data)"],
+)
+def test_numbers_read_from_data_are_computed_per_sample(make: Callable[[Value], Callable[..., Value]],
+                                                        data: np.ndarray) -> None:
+    w = Value(0.7, "w")
+    _assert_same(make(w), [data], [w])
+
+
+def test_no_grad_inside_the_function_stops_the_gradient_per_sample() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        with no_grad():
+            frozen = (w * x[0]).tanh()  # under no_grad: a leaf in the scalar engine, no gradient to w
+        return w * x[0] * frozen + w
+
+    _assert_same(fn, [X], [w])
+
+
+def test_a_cached_program_is_checked_on_every_new_batch() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        return w * x[0] if x[0].data > 0 else -3 * w * x[0]
+
+    compiled = compile_batch(fn)
+    compiled.backward(np.linspace(0.1, 2.0, 50).reshape(-1, 1))  # all positive: one program, one branch
+    w.grad = 0.0
+    loss = compiled.backward(X)  # a mixed batch: the guard fails on the negative rows, which get their own
+    assert w.grad == pytest.approx(1.168, abs=1e-9)  # the issue: 0.5 from the stale program
+    assert loss == pytest.approx(0.8176, abs=1e-9)
+    assert compiled.programs == 2
+    _assert_same(fn, [X], [w], compiled)
+
+    strict = compile_batch(fn, retrace=False)
+    strict.backward(np.linspace(0.1, 2.0, 50).reshape(-1, 1))
+    with pytest.raises(GuardError, match=r"sample 0 breaks .*x\[0\]\.data > 0"):
+        strict.backward(X)
+
+
+def test_every_row_is_checked_not_a_few_probes() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        return 1.1 * w * x[0] if 0.40 < x[0].data < 0.45 else w * x[0]  # taken by 16 rows of 1000
+
+    _, _, grads = _compiled(fn, [X], [w])
+    inside = X[(X > 0.40) & (X < 0.45)]
+    assert len(inside) == 16
+    # d/dw of the mean: the mean of x (0.5, what a program that missed the branch gives), plus 0.1 x inside
+    assert grads[0] == pytest.approx(0.5 + 0.1 * inside.sum() / 1000, rel=1e-12)
+    _assert_same(fn, [X], [w])
+
+
+def test_parameters_are_read_at_every_call() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        return x[0] * w.data + (w - 0.7) * 0.0  # w.data is a number: no gradient, but the current value
+
+    compiled = compile_batch(fn)
+    x0 = np.array([[0.86]])
+    assert compiled(x0)[0] == pytest.approx(0.86 * 0.7)
+    w.data = 5.0
+    assert compiled(x0)[0] == pytest.approx(0.86 * 5.0)  # the issue: the value stayed frozen at 0.7
+    _assert_same(fn, [X], [w], compiled)
+
+    def branchy(x: list[Value]) -> Value:
+        return x[0] * w if w.data > 1.0 else x[0] * 0.0  # a guard on a parameter: checked at every call
+
+    compiled = compile_batch(branchy)
+    _assert_same(branchy, [X], [w], compiled)
+    w.data = 0.5
+    _assert_same(branchy, [X], [w], compiled)
+    assert compiled.programs == 2
+
+
+def test_changing_parameters_between_calls_trains_like_the_scalar_engine() -> None:
+    data, labels = nn.data.make_moons(40, noise=0.1, seed=1)
+    models = [nn.MLP(2, [6, 6, 1], seed=2) for _ in range(2)]
+    y = labels * 2.0 - 1.0
+
+    def loss_of(model: nn.MLP) -> Callable[..., Value]:
+        params = model.parameters()
+
+        def loss(x: list[Value], t: Value) -> Value:
+            return (1.0 - t * model(x)).relu() + 1e-3 * autograd.sum(p * p for p in params)
+
+        return loss
+
+    compiled = compile_batch(loss_of(models[1]))
+    for _ in range(5):
+        models[1].zero_grad()
+        _, loss_s, _ = _scalar(loss_of(models[0]), [data, y], models[0].parameters())
+        loss_c = compiled.backward(data, y)
+        assert loss_c == pytest.approx(loss_s, rel=1e-12)
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert q.grad == pytest.approx(p.grad, rel=1e-9, abs=1e-12)
+            p.data -= 0.5 * p.grad
+            q.data -= 0.5 * q.grad
+    assert compiled.programs == 1
+
+
+# ----------------------------------------------------------------------------
+# Each way a number leaves the graph
+# ----------------------------------------------------------------------------
+
+
+def test_a_comparison_that_feeds_arithmetic_is_a_select() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        positive = x[0] > 0  # a 0/1 number per sample
+        return positive * w * x[0] + (1 - positive) * 2 * w + (x[0].data >= 1.0) * w
+
+    compiled = compile_batch(fn)
+    _assert_same(fn, [X], [w], compiled)
+    assert compiled.programs == 1  # no Python branch: no guard, one program
+
+
+def test_bool_of_a_value_is_a_guard() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        return w * x[0] if x[0] else w  # bool(v) is v.data != 0
+
+    compiled = compile_batch(fn)
+    _assert_same(fn, [np.array([[0.0], [1.0], [0.0], [-2.0]])], [w], compiled)
+    assert compiled.programs == 2
+
+
+def test_float_and_item_guard_the_exact_number() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value], t: Value) -> Value:
+        label = float(t)  # a label: one program per distinct value, as the loss branches on it
+        return (1.0 - label * w * x[0]).relu() if label > 0 else (1.0 + w * x[0].item()).relu()
+
+    labels = np.array([1.0, -1.0, 1.0, 1.0, -1.0])
+    compiled = compile_batch(fn)
+    _assert_same(fn, [np.array([[0.5], [0.2], [-3.0], [1.5], [2.5]]), labels], [w], compiled)
+    assert compiled.programs == 3  # +1; and -1 twice, as item() also freezes x there: rows 0.2 and 2.5
+
+
+def test_too_many_programs_is_a_clear_error() -> None:
+    w = Value(0.7, "w")
+    fn = compile_batch(lambda x: w * math.exp(x[0].data), max_programs=4)
+    with pytest.raises(DataDependentGraphError, match=r"yet another program.*float\(\)"):
+        fn(X)
+
+
+def test_arithmetic_on_numbers_read_from_values_is_recorded() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        d = x[0].data
+        scaled = 2 * d - d / 4 + abs(-d) ** 2 - (d * d) / (1 + d * d)
+        return w * Value(scaled) + w * (-d) + (0.5 + d) * w
+
+    _assert_same(fn, [X], [w])
+
+
+def test_grad_inside_the_function_is_recorded() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        inner = (w * x[0]).tanh() * x[0]
+        (g,) = grad(inner, w)  # a number per sample (without create_graph): detached, but per sample
+        (h,) = grad(inner, w, create_graph=True)  # a Value: differentiable again
+        return inner + 0.1 * g * w + 0.1 * h * h
+
+    _assert_same(fn, [X], [w])
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (lambda w, x: (w * x[0]).backward(), "backward"),
+        (lambda w, x: setattr(w, "data", 1.0), "assigning .data"),
+    ],
+)
+def test_side_effects_inside_the_function_are_refused(body: Callable[[Value, Any], Any], match: str) -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        body(w, x)
+        return w * x[0]
+
+    with pytest.raises(TraceError, match=match):
+        compile_batch(fn)(X)
+    assert w.data == 0.7
+
+
+def test_a_number_taken_out_behind_the_tracers_back_is_caught_by_the_probe() -> None:
+    w = Value(0.7, "w")
+    fn = compile_batch(lambda x: w * x[0] * x[0]._data)  # the private slot: no hook sees it
+    with pytest.raises(DataDependentGraphError, match="cannot see"):
+        fn(X)
+
+
+def test_a_random_function_is_not_mistaken_for_a_branch() -> None:
+    rng = np.random.default_rng(0)
+    w = Value(0.7, "w")
+    fn = compile_batch(lambda x: w * x[0] * Value(float(rng.normal())))  # a new random constant per trace
+    with pytest.raises(DataDependentGraphError):
+        fn(X)
+
+
+def test_tracing_in_one_thread_leaves_other_threads_alone() -> None:
+    w = Value(0.7, "w")
+    inside = threading.Event()
+    release = threading.Event()
+    seen: list[Any] = []
+
+    def fn(x: list[Value]) -> Value:
+        inside.set()
+        release.wait(10)
+        return w * x[0] if x[0].data > 0 else w
+
+    thread = threading.Thread(target=lambda: seen.append(compile_batch(fn, probes=1)(np.array([[1.0], [-1.0]]))))
+    thread.start()
+    assert inside.wait(10)
+    v = Value(3.0)
+    assert type(v.data) is float and bool(v > 2) is True and type(v > 2) is bool  # plain here, meanwhile
+    release.set()
+    thread.join(10)
+    np.testing.assert_array_equal(seen[0], [0.7, 0.7])
+    assert type(Value.__dict__["data"].fget).__name__ == "attrgetter"  # the fast property is back
+
+
+# ----------------------------------------------------------------------------
+# Random programs: branches, detach, parameter reads, selects, no_grad
+# ----------------------------------------------------------------------------
+
+# Values are dyadic (multiples of 1/4) and the conditions are sums and products of a few of them,
+# so every condition is computed exactly by both engines (no rounding can flip a branch).
+_DYADIC = st.integers(-8, 8).map(lambda k: k / 4)
+
+_STEP = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 99), st.integers(0, 99)),
+    st.tuples(st.just("mul"), st.integers(0, 99), st.integers(0, 99)),
+    st.tuples(st.just("tanh"), st.integers(0, 99)),
+    st.tuples(st.just("relu"), st.integers(0, 99)),
+    st.tuples(st.just("detach"), st.integers(0, 99)),
+    st.tuples(st.just("from_data"), st.integers(0, 99)),
+    st.tuples(st.just("param_read"), st.integers(0, 99), st.integers(0, 2)),
+    st.tuples(st.just("branch"), st.integers(0, 99), _DYADIC, st.integers(0, 99), st.integers(0, 99)),
+    st.tuples(st.just("value_branch"), st.integers(0, 99), _DYADIC, st.integers(0, 99), st.integers(0, 99)),
+    st.tuples(st.just("select"), st.integers(0, 99), _DYADIC, st.integers(0, 99)),
+    st.tuples(st.just("no_grad"), st.integers(0, 99), st.integers(0, 99)),
+)
+
+
+def _program(steps: list[tuple[Any, ...]], params: list[Value]) -> Callable[..., Value]:
+    def fn(x: list[Value]) -> Value:
+        vals: list[Value] = [*x, *params]
+        exact = [True] * len(vals)  # computed without rounding (so safe to branch on)
+        branches = 0
+        for step in steps:
+            kind, a = step[0], vals[step[1] % len(vals)]
+            ea = exact[step[1] % len(vals)]
+            if kind in ("add", "mul"):
+                b = vals[step[2] % len(vals)]
+                out, e = (a + b, ea) if kind == "add" else (a * b, False)
+                e = e and exact[step[2] % len(vals)]
+            elif kind == "tanh":
+                out, e = a.tanh(), False
+            elif kind == "relu":
+                out, e = a.relu(), ea
+            elif kind == "detach":
+                out, e = a.detach() * 1.0, ea
+            elif kind == "from_data":
+                out, e = Value(a.data) + a, ea
+            elif kind == "param_read":
+                out, e = a * params[step[2]].data, False
+            elif kind in ("branch", "value_branch", "select"):
+                if not ea or (kind != "select" and branches >= 3):
+                    continue
+                threshold = step[2]
+                if kind == "select":
+                    out, e = (a > threshold) * vals[step[3] % len(vals)], False
+                else:
+                    branches += 1
+                    cond = a.data > threshold if kind == "branch" else a >= threshold
+                    out, e = (vals[step[3] % len(vals)] if cond else vals[step[4] % len(vals)] * 2.0), False
+            else:  # no_grad
+                with no_grad():
+                    out, e = a * vals[step[2] % len(vals)] + 1.0, False
+            vals.append(out)
+            exact.append(e)
+        return autograd.sum(vals[len(x):]) + vals[-1] * vals[0]
+
+    return fn
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(_STEP, min_size=1, max_size=10),
+    st.lists(_DYADIC, min_size=3, max_size=3),
+    st.lists(st.lists(_DYADIC, min_size=2, max_size=2), min_size=2, max_size=12),
+    st.lists(st.lists(_DYADIC, min_size=2, max_size=2), min_size=1, max_size=12),
+)
+def test_random_programs_match_the_scalar_engine(steps: list[tuple[Any, ...]], start: list[float],
+                                                 batch1: list[list[float]], batch2: list[list[float]]) -> None:
+    params = [Value(v, f"p{i}") for i, v in enumerate(start)]
+    fn = _program(steps, params)
+    compiled = compile_batch(fn)
+    for batch in (np.array(batch1), np.array(batch2)):
+        _assert_same(fn, [batch], params, compiled)
+        for p in params:  # parameters change between calls: read again, guards on them checked again
+            p.data = p.data - 0.25 * np.sign(p.grad)
+    _assert_same(fn, [np.array(batch1)], params, compiled)
