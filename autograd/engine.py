@@ -2,7 +2,7 @@
 
 A ``Value`` records, when it is made, its op, its parents (an ordered tuple:
 ``x*x`` has two edges) and the local derivative along each edge. The chain
-rule lives in one place, :func:`_propagate`: walk the graph in reverse
+rule lives in one place, ``_propagate``: walk the graph in reverse
 topological order and add ``local_grad * upstream`` to each parent.
 """
 
@@ -13,7 +13,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import numpy as np
 
@@ -27,7 +27,8 @@ VARIABLE = "variable"
 CONSTANT = "constant"
 PARAMETER = "parameter"
 
-Operand: TypeAlias = "Value | int | float"
+# Union, not a quoted "Value | int | float": tools that evaluate annotations (pdoc) need `Operand | None` to work.
+Operand: TypeAlias = Union["Value", int, float]
 
 _EMPTY: tuple[Any, ...] = ()
 
@@ -1027,7 +1028,10 @@ class ValueMath:
         return x.data if isinstance(x, Value) else x
 
     def __getattr__(self, name: str) -> Any:  # exp, log, sqrt, ... -> apply(op)
-        op = OP[name]
+        try:
+            op = OP[name]
+        except KeyError:  # getattr(m, "__qualname__", None), hasattr() and copy expect AttributeError
+            raise AttributeError(f"ValueMath has no op or attribute {name!r}") from None
         return lambda *xs: apply(op, *xs)
 
     def where(self, cond: Any, a: Any, b: Any) -> Any:

@@ -20,6 +20,9 @@ Example::
 
 ``nn`` and ``viz`` load on first use, so ``import chainrule.autograd`` imports
 the engine alone.
+
+Coming from PyTorch? :mod:`chainrule.differences_from_pytorch` lists where the
+names are the same and the behaviour is not.
 """
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""The API reference: the README's command builds it without a warning, it covers every module, and its
+checks (pdoc's warnings, references pdoc cannot link) do fail a build that has them."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS_SCRIPT = ROOT / ".ci" / "docs.py"
+
+
+def _load_builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("chainrule_docs_builder", DOCS_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _readme_docs_command() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## API reference", 1)[1].split("\n## ", 1)[0]
+    (command,) = re.findall(r"```sh\n(.+?)\n```", section)
+    return command
+
+
+def test_readme_gives_one_command_that_runs_the_builder() -> None:
+    assert _readme_docs_command() == ".venv/bin/python .ci/docs.py"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The README's command, with this interpreter and a scratch output folder."""
+    output = tmp_path_factory.mktemp("docs")
+    command = _readme_docs_command().split()
+    result = subprocess.run(
+        [sys.executable, *command[1:], "-o", str(output)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    return output, result
+
+
+@pytest.mark.slow
+def test_docs_build_without_warnings(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    _, result = built
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning" not in (result.stdout + result.stderr).lower(), result.stderr
+
+
+@pytest.mark.slow
+def test_every_module_has_a_page(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    output, _ = built
+    expected = {"index.html", "chainrule.html", "chainrule/differences_from_pytorch.html"}
+    for package in ("autograd", "nn", "viz"):
+        expected.add(f"chainrule/{package}.html")
+        for source in (ROOT / package).glob("*.py"):
+            if not source.name.startswith("_"):
+                expected.add(f"chainrule/{package}/{source.stem}.html")
+    pages = {str(p.relative_to(output)) for p in output.rglob("*.html")}
+    assert expected <= pages, sorted(expected - pages)
+    assert (output / "search.js").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_pages_read_as_written(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    output, _ = built
+    differences = (output / "chainrule/differences_from_pytorch.html").read_text(encoding="utf-8")
+    for heading in ("Differences from PyTorch", "Gradients", "Modes", "Weight initialisation", "Compiled batch mode"):
+        assert heading in differences
+    assert "<table>" in differences
+    viz = (output / "chainrule/viz.html").read_text(encoding="utf-8")
+    # draw's docstring says :func:`viz.trace.trace`: the short name becomes a link to the module's page.
+    assert 'href="viz/trace.html#trace"' in viz
+    # reST literal blocks ("Example::") become code blocks with one colon.
+    for page in output.rglob("*.html"):
+        assert "Example::" not in page.read_text(encoding="utf-8"), page
+    assert '<div class="pdoc-code codehilite">' in (output / "chainrule.html").read_text(encoding="utf-8")
+
+
+def test_literal_blocks_become_fenced_code() -> None:
+    builder = _load_builder()
+    text = (
+        "Top.\n\nExample::\n\n    x = 1\n\n    y = 2\nAfter.\n    Per step::\n\n        a = b\n    more\nLone ::\n\n  z"
+    )
+    assert builder.literal_blocks(text) == (
+        "Top.\n\nExample:\n\n```python\nx = 1\n\ny = 2\n```\n\nAfter.\n    Per step:\n\n"
+        "    ```\n    a = b\n    ```\n\n    more\nLone\n\n```\nz\n```\n"
+    )
+
+
+def test_a_broken_reference_or_a_pdoc_warning_fails_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "docs_probe_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        textwrap.dedent('''
+            """A probe package: see :func:`helper`, :mod:`math` and :func:`missing_function`."""
+
+            def helper(x: "Undefined | None" = None) -> None:
+                """Uses :class:`~docs_probe_pkg.Thing`, which does not exist."""
+            '''),
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    builder = _load_builder()
+    problems = builder.build(tmp_path / "out", packages=["docs_probe_pkg"])
+    text = "\n".join(problems)
+    assert ":func:`missing_function`" in text
+    assert ":class:`~docs_probe_pkg.Thing`" in text
+    assert "Undefined" in text  # pdoc's own warning: the annotation does not resolve
+    assert ":func:`helper`" not in text  # resolves: not reported
+    assert ":mod:`math`" not in text  # another package's name: pdoc can't link it, and need not
+    assert len(problems) == 3, problems
