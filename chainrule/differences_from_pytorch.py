@@ -12,6 +12,9 @@ on both libraries, whenever the test suite runs with PyTorch installed.
   no shapes, dtypes or devices; PyTorch's default dtype is float32.
 - A model takes one sample at a time (`model([x1, x2])`), and `chainrule.nn.functional`
   takes nested lists of Values where PyTorch takes tensors of the same shape.
+- Comparisons (`<`, `<=`, `>`, `>=`) read `.data` and return plain bools; `==` is
+  identity, so Values can be dict keys. PyTorch's comparisons, `==` included, return
+  bool tensors, element by element.
 - Every `Value` takes part in differentiation: there is no `requires_grad`. A plain
   number mixed into an expression (`x * 2.0`) becomes a constant leaf, which gets no
   gradient.
@@ -37,13 +40,16 @@ that can be differentiated again).
 
 ## Modes
 
-- **Anomaly mode checks the forward pass.** Inside `chainrule.autograd.detect_anomaly()`,
-  the first op whose output or local derivative is nan or ±inf raises
-  `chainrule.autograd.AnomalyError` (a `FloatingPointError`) that names the op and its
-  inputs: `Value(-1.0).log()` and `Value(0.0).log()` both raise. PyTorch's
-  `torch.autograd.detect_anomaly()` lets the forward pass make nan and inf silently; it
-  raises in `backward()`, and only when a backward function returns nan (an infinite
-  gradient passes), adding the forward traceback of the op to the error.
+- **Anomaly mode checks every value and every gradient, for nan and ±inf.** Inside
+  `chainrule.autograd.detect_anomaly()`, the first op whose output or local derivative
+  is nan or ±inf raises `chainrule.autograd.AnomalyError` (a `FloatingPointError`)
+  naming the op and its inputs: `Value(-1.0).log()` and `Value(0.0).log()` both raise.
+  In `backward()` and `grad()`, the first gradient that becomes nan or ±inf raises,
+  naming the node and the consumer whose term made it, before any `.grad` changes.
+  PyTorch's `torch.autograd.detect_anomaly()` lets the forward pass make nan and inf
+  silently, and in the backward pass raises only when a backward function returns
+  nan: an infinite gradient passes. It adds the forward traceback of the op to the
+  error.
 - **`no_grad()` is per thread and per asyncio task** (the mode lives in a
   `contextvars.ContextVar`). PyTorch's grad mode is per thread, so while one asyncio
   task is inside `torch.no_grad()`, the other tasks on that thread run without

@@ -44,6 +44,14 @@ def test_values_are_float64_scalars_where_torch_defaults_to_float32(torch: Any) 
     assert (torch.tensor(1.0) / 3).item() != 1 / 3  # float32 rounding
 
 
+def test_comparisons_give_bools_and_equality_is_identity(torch: Any) -> None:
+    a, b = Value(1.0), Value(1.0)
+    assert (a < Value(2.0)) is True and (a >= 1) is True
+    assert (a == b) is False and a == a and {a: 1, b: 2}[b] == 2
+    same = torch.tensor(1.0) == torch.tensor(1.0)
+    assert isinstance(same, torch.Tensor) and same.dtype == torch.bool and bool(same)
+
+
 def test_plain_numbers_are_constants_that_get_no_gradient() -> None:
     x = Value(2.0)
     y = x * 2.0
@@ -137,19 +145,26 @@ def test_create_graph_gives_differentiable_results() -> None:
     assert (dy.data, d2y.data) == (12.0, 12.0)
 
 
-def test_anomaly_mode_checks_forward_values_torch_checks_backward_nans(torch: Any) -> None:
+def test_anomaly_mode_checks_values_and_gradients_torch_only_backward_nans(torch: Any) -> None:
     for make in (lambda: Value(-1.0).log(), lambda: Value(0.0).log()):
         with detect_anomaly(), pytest.raises(AnomalyError, match="log"):
             make()
     assert issubclass(AnomalyError, FloatingPointError)
+    with detect_anomaly():
+        x = Value(1e-10, label="x")
+        z = x * 1.7e308  # finite forward (1.7e298), but d(z + z)/dx = 3.4e308 overflows
+        total = z + z
+        with pytest.raises(AnomalyError, match="became inf"):
+            total.backward()
+    assert x.grad == 0.0
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns that anomaly mode is slow
         with torch.autograd.detect_anomaly():
             assert math.isnan(torch.log(torch.tensor(-1.0, requires_grad=True)).item())
-            zero = torch.tensor(0.0, requires_grad=True)
-            torch.log(zero).backward()  # an infinite gradient passes
-            assert zero.grad.item() == math.inf
+            t = torch.tensor(1e-10, dtype=torch.float64, requires_grad=True)
+            (t * 1.7e308 + t * 1.7e308).backward()  # an infinite gradient passes
+            assert t.grad.item() == math.inf
             at_zero = torch.tensor(0.0, requires_grad=True)
             with pytest.raises(RuntimeError, match="returned nan values"):
                 (torch.sqrt(at_zero) * 0.0).backward()
