@@ -75,13 +75,18 @@ def test_pages_read_as_written(built: tuple[Path, subprocess.CompletedProcess[st
     for heading in ("Differences from PyTorch", "Gradients", "Modes", "Weight initialisation", "Compiled batch mode"):
         assert heading in differences
     assert "<table>" in differences
-    viz = (output / "chainrule/viz.html").read_text(encoding="utf-8")
-    # draw's docstring says :func:`viz.trace.trace`: the short name becomes a link to the module's page.
-    assert 'href="viz/trace.html#trace"' in viz
+    # The docstrings' short names (:mod:`viz.backend`, :mod:`nn.init`) become links to the modules' pages.
+    diagram = (output / "chainrule/viz/diagram.html").read_text(encoding="utf-8")
+    assert '<a href="backend.html">chainrule.viz.backend</a>' in diagram
+    layers = (output / "chainrule/nn/layers.html").read_text(encoding="utf-8")
+    assert '<a href="init.html">chainrule.nn.init</a>' in layers
     # reST literal blocks ("Example::") become code blocks with one colon.
     for page in output.rglob("*.html"):
-        assert "Example::" not in page.read_text(encoding="utf-8"), page
-    assert '<div class="pdoc-code codehilite">' in (output / "chainrule.html").read_text(encoding="utf-8")
+        # The rendered docstrings, not the "View Source" listings (which show the source as it is).
+        docstrings = re.findall(r'<div class="docstring">(.*?)</div>', page.read_text(encoding="utf-8"), flags=re.S)
+        assert not any("Example::" in d for d in docstrings), page
+    top = (output / "chainrule.html").read_text(encoding="utf-8")
+    assert "<p>Example:</p>" in top and '<span class="n">backward</span>' in top  # highlighted Python
 
 
 def test_literal_blocks_become_fenced_code() -> None:
