@@ -22,6 +22,7 @@ import pkgutil
 import re
 import shutil
 import sys
+import types
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -95,15 +96,27 @@ def _resolves(name: str, doc: pdoc.doc.Doc, all_modules: dict[str, pdoc.doc.Modu
 
 
 def _in_defining_module(name: str, doc: pdoc.doc.Doc, all_modules: dict[str, pdoc.doc.Module]) -> str | None:
-    """The full name of ``name`` as seen from where ``doc`` is defined, if it is documented there."""
+    """The full name of ``name`` as the module that defines ``doc`` sees it, or None.
+
+    Two ways, in order: a member documented in that module (for a docstring shown on a package's page,
+    re-exported), then what the name is bound to in the module's namespace (an import: ``Theme`` in
+    chainrule.viz.diagram is chainrule.viz.theme.Theme), as Python itself would resolve it.
+    """
     module_name, qualname = doc.taken_from
     defining = all_modules.get(module_name)
-    if defining is None or defining is all_modules[doc.modulename]:
+    if defining is not None and defining is not all_modules[doc.modulename]:
+        for candidate in pdoc.render_helpers.qualname_candidates(name, qualname):
+            if defining.get(candidate) is not None:
+                return f"{module_name}.{candidate}"
+    first, _, rest = name.partition(".")
+    bound = getattr(sys.modules.get(module_name), first, None)
+    if isinstance(bound, types.ModuleType):
+        full = bound.__name__
+    elif isinstance(getattr(bound, "__module__", None), str) and isinstance(getattr(bound, "__qualname__", None), str):
+        full = f"{bound.__module__}.{bound.__qualname__}"
+    else:
         return None
-    for candidate in pdoc.render_helpers.qualname_candidates(name, qualname):
-        if defining.get(candidate) is not None:
-            return f"{module_name}.{candidate}"
-    return None
+    return f"{full}.{rest}" if rest else full
 
 
 def _is_external(name: str, all_modules: dict[str, pdoc.doc.Module]) -> bool:

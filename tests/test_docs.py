@@ -112,6 +112,13 @@ def test_a_broken_reference_or_a_pdoc_warning_fails_the_build(tmp_path: Path, mo
             '''),
         encoding="utf-8",
     )
+    (package / "shapes.py").write_text('"""Shapes."""\n\nclass Widget:\n    """A widget."""\n', encoding="utf-8")
+    (package / "uses.py").write_text(
+        '"""Uses an import."""\n\nfrom docs_probe_pkg.shapes import Widget\n\n'
+        'def make() -> Widget:\n    """Make a :class:`Widget` (imported: found in the module\'s namespace)."""\n'
+        "    return Widget()\n",
+        encoding="utf-8",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     builder = _load_builder()
     problems = builder.build(tmp_path / "out", packages=["docs_probe_pkg"])
@@ -119,6 +126,8 @@ def test_a_broken_reference_or_a_pdoc_warning_fails_the_build(tmp_path: Path, mo
     assert ":func:`missing_function`" in text
     assert ":class:`~docs_probe_pkg.Thing`" in text
     assert "Undefined" in text  # pdoc's own warning: the annotation does not resolve
-    assert ":func:`helper`" not in text  # resolves: not reported
+    assert ":func:`helper`" not in text and "Widget" not in text  # these resolve: not reported
+    uses = (tmp_path / "out/docs_probe_pkg/uses.html").read_text(encoding="utf-8")
+    assert '<a href="shapes.html#Widget">docs_probe_pkg.shapes.Widget</a>' in uses
     assert ":mod:`math`" not in text  # another package's name: pdoc can't link it, and need not
     assert len(problems) == 3, problems
