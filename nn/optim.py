@@ -33,7 +33,9 @@ __all__ = [
     "Optimizer",
     "clip_grad_norm",
     "lr_range_test",
+    "mean_and_max_abs",
     "steepest_lr",
+    "vector_norm",
 ]
 
 ParamGroup = dict[str, Any]
@@ -407,6 +409,69 @@ class AdamW(Adam):
 # ----------------------------------------------------------------------------
 
 
+def vector_norm(values: Iterable[float], norm_type: float = 2.0) -> float:
+    """Return the p-norm of ``values`` without overflow or underflow on the way.
+
+    The magnitudes are divided by the largest one before they are raised to
+    the power p, so the result is inf only when the true norm is past the
+    largest float (1e200 and 1e200 have 3-norm 1.26e200, not an OverflowError),
+    and tiny values do not vanish (two 1e-200 have 3-norm 1.26e-200, not 0).
+
+    Args:
+        values: real numbers (gradients).
+        norm_type: p > 0, or ``math.inf`` for the largest magnitude.
+
+    Returns:
+        The norm: 0.0 for no values, nan if any value is nan, inf if any is infinite.
+    """
+    mags = [abs(v) for v in values]
+    if not mags:
+        return 0.0
+    if any(m != m for m in mags):
+        return math.nan
+    top = max(mags)
+    if norm_type == math.inf or top == 0.0 or top == math.inf:
+        return top
+    if norm_type == 1.0:
+        try:
+            return math.fsum(mags)  # exact; with positive terms, an overflow means the sum is past the largest float
+        except OverflowError:
+            return math.inf
+    if norm_type == 2.0:
+        return math.hypot(*mags)  # scales internally, correctly rounded
+    ratio_sum = math.fsum((m / top) ** norm_type for m in mags)  # each term in [0, 1]: the sum is in [1, n]
+    try:
+        return top * ratio_sum ** (1.0 / norm_type)  # a float product past the largest float is inf, no error
+    except OverflowError:  # a float ** float past the largest float raises instead
+        return math.inf
+
+
+def mean_and_max_abs(values: Sequence[float]) -> tuple[float, float]:
+    """Return (mean |v|, max |v|) without overflow: inf only when it is the true value.
+
+    The sum is exact (``math.fsum``); when it is past the largest float, the
+    mean is computed from the magnitudes divided by the largest one.
+
+    Args:
+        values: real numbers (gradients).
+
+    Returns:
+        (0.0, 0.0) for no values; (nan, nan) if any value is nan; (inf, inf) if any is infinite.
+    """
+    mags = [abs(v) for v in values]
+    if not mags:
+        return 0.0, 0.0
+    if any(m != m for m in mags):
+        return math.nan, math.nan
+    top = max(mags)
+    if top == math.inf:
+        return top, top
+    try:
+        return math.fsum(mags) / len(mags), top
+    except OverflowError:
+        return top * (math.fsum(m / top for m in mags) / len(mags)), top
+
+
 def clip_grad_norm(
     parameters: Value | Iterable[Value],
     max_norm: float,
@@ -419,6 +484,9 @@ def clip_grad_norm(
     The gradients are multiplied by max_norm / (total + 1e-6) when that is below 1,
     so a norm just under max_norm is left alone. A nan total makes every gradient
     nan (as PyTorch): pass ``error_if_nonfinite=True`` to get an error instead.
+    The total is computed by :func:`vector_norm`, so it is inf only when the
+    true norm is (PyTorch overflows to inf sooner: ``[1e200, 1e200]`` has
+    3-norm 1.26e200, inf in PyTorch float64).
 
     Args:
         parameters: Values (or one Value) whose ``.grad`` to clip.
@@ -438,13 +506,7 @@ def clip_grad_norm(
         raise ValueError(f"clip_grad_norm() norm_type must be > 0 or inf, got {norm_type!r}")
     if not params:
         return 0.0
-    grads = [p.grad for p in params]
-    if p_norm == math.inf:
-        total = max(abs(g) for g in grads) if not any(g != g for g in grads) else math.nan
-    elif p_norm == 2.0:
-        total = math.hypot(*grads) if not any(g != g for g in grads) else math.nan
-    else:
-        total = math.fsum(abs(g) ** p_norm for g in grads) ** (1.0 / p_norm)
+    total = vector_norm([p.grad for p in params], p_norm)
     if error_if_nonfinite and not math.isfinite(total):
         raise FloatingPointError(f"clip_grad_norm(): the total {norm_type}-norm of the gradients is {total!r}; "
                                  "pass error_if_nonfinite=False to clip anyway")

@@ -36,6 +36,7 @@ import numpy as np
 from chainrule.autograd import Value, no_grad
 from chainrule.autograd import compile as compile_batch
 from chainrule.nn.module import Module
+from chainrule.nn.optim import mean_and_max_abs
 
 __all__ = ["History", "accuracy", "fit", "grad_stats"]
 
@@ -84,6 +85,10 @@ def grad_stats(model: Module) -> dict[str, tuple[float, float]]:
     Layer); parameters of the model itself (a lone Neuron's) are grouped under
     its class name. Call it after ``backward()``.
 
+    Huge or non-finite gradients never make it fail (:func:`nn.optim.mean_and_max_abs`):
+    a layer with a nan gradient gets (nan, nan), one with an infinite
+    gradient (inf, inf), and sums past the largest float are scaled first.
+
     Args:
         model: a Module.
 
@@ -95,16 +100,13 @@ def grad_stats(model: Module) -> dict[str, tuple[float, float]]:
     groups: dict[str, list[float]] = {}
     in_children: set[int] = set()
     for name, child in model.named_children():
-        grads = [abs(p.grad) for p in child.parameters()]
+        grads = [p.grad for p in child.parameters()]
         in_children.update(id(p) for p in child.parameters())
         groups[name] = grads
-    own = [abs(p.grad) for p in model.parameters() if id(p) not in in_children]
+    own = [p.grad for p in model.parameters() if id(p) not in in_children]
     if own:
         groups[type(model).__name__] = own
-    return {
-        name: ((math.fsum(g) / len(g), max(g)) if g else (0.0, 0.0))
-        for name, g in groups.items()
-    }
+    return {name: mean_and_max_abs(g) for name, g in groups.items()}
 
 
 def _positive_int(x: object, name: str) -> int:

@@ -9,7 +9,17 @@ import pytest
 
 from chainrule.autograd import Value
 from chainrule.nn.functional import mse_loss
-from chainrule.nn.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm, lr_range_test, steepest_lr
+from chainrule.nn.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    Optimizer,
+    clip_grad_norm,
+    lr_range_test,
+    mean_and_max_abs,
+    steepest_lr,
+    vector_norm,
+)
 from chainrule.nn.schedules import CosineAnnealingLR, ExponentialLR, LinearLR, SequentialLR, StepLR
 
 
@@ -253,6 +263,70 @@ def test_clip_grad_norm_non_finite() -> None:
     assert all(math.isnan(p.grad) for p in ps)  # as PyTorch: a nan norm spreads
     with pytest.raises(FloatingPointError, match=r"total 2\.0-norm of the gradients is inf"):
         clip_grad_norm(with_grads(1.0, math.inf), 1.0, error_if_nonfinite=True)
+
+
+# (gradients, norm_type, the true norm worked by hand): PyTorch float64 gives inf or 0 for most of these.
+HUGE_AND_TINY = [
+    ([1e200, -1e200], 3.0, 2 ** (1 / 3) * 1e200),  # raised OverflowError (1e200 ** 3)
+    ([1e200, 1e200], 1.0, 2e200),
+    ([1e200, 1e200], 2.0, math.sqrt(2) * 1e200),
+    ([1e200, 1e200], 0.5, 4e200),  # (2 sqrt(1e200))^2
+    ([1e308, 1e308], 3.0, 2 ** (1 / 3) * 1e308),  # finite although each cube is far past the largest float
+    ([1e308, -1e308], 1.0, math.inf),  # fsum overflowed with an OverflowError; the true 2e308 is inf
+    ([1e308, 1e308], 0.5, math.inf),  # 4e308: past the largest float
+    ([1e-200, 1e-200], 3.0, 2 ** (1 / 3) * 1e-200),  # was 0: each cube underflowed
+    ([5e-324] * 4, 1.0, 2e-323),  # subnormals
+    ([5e-324, 5e-324], 3.0, 5e-324),  # 2^(1/3) * 5e-324 rounds to the smallest subnormal
+    ([1.0] * 1000, 0.01, 1000.0**100),  # 1e300: the sum raised to 1/p = 100 stays finite
+    ([1e10] * 1000, 0.01, math.inf),  # 1e310: past the largest float (float ** float raised OverflowError)
+    ([0.0, -0.0], 3.0, 0.0),
+]
+
+
+@pytest.mark.parametrize(("grads", "norm_type", "total"), HUGE_AND_TINY)
+def test_norms_scale_by_the_largest_magnitude_first(grads: list[float], norm_type: float, total: float) -> None:
+    assert vector_norm(grads, norm_type) == pytest.approx(total, rel=1e-14, abs=0.0)
+    ps = with_grads(*grads)
+    assert clip_grad_norm(ps, 1.0, norm_type) == pytest.approx(total, rel=1e-14, abs=0.0)
+    if math.isfinite(total) and total > 1.0:  # clipped to norm 1 (up to the 1e-6 of the divisor)
+        assert vector_norm([p.grad for p in ps], norm_type) == pytest.approx(1.0, rel=1e-12)
+    if math.isfinite(total):
+        clip_grad_norm(with_grads(*grads), 1.0, norm_type, error_if_nonfinite=True)
+    else:
+        with pytest.raises(FloatingPointError, match=f"total {norm_type}-norm of the gradients is inf"):
+            clip_grad_norm(with_grads(*grads), 1.0, norm_type, error_if_nonfinite=True)
+
+
+def test_norms_of_non_finite_values() -> None:
+    for p in (0.5, 1.0, 2.0, 3.0, math.inf):
+        assert math.isnan(vector_norm([1e308, math.nan, math.inf], p))
+        assert math.isnan(vector_norm([math.inf, math.nan], p))  # nan wins over inf (math.hypot's doesn't)
+        assert vector_norm([1.0, -math.inf], p) == math.inf
+        assert vector_norm([], p) == 0.0
+    with pytest.raises(FloatingPointError, match="is nan"):
+        clip_grad_norm(with_grads(math.inf, math.nan), 1.0, 3.0, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize(
+    ("grads", "stats"),
+    [
+        ([1.0, -2.0, 3.0, -4.0], (2.5, 4.0)),
+        ([1e308, -1e308, 1e308], (1e308, 1e308)),  # the sum overflowed fsum (OverflowError)
+        ([1.5e308, 1.5e308, 0.0], (1e308, 1.5e308)),
+        ([5e-324, 5e-324, 0.0, 0.0], (5e-324 / 2, 5e-324)),  # an exact sum: 1e-323 / 4 rounds to 5e-324 / 2 = 0
+        ([1.0, math.inf], (math.inf, math.inf)),
+        ([math.inf, -math.inf], (math.inf, math.inf)),
+        ([], (0.0, 0.0)),
+    ],
+)
+def test_mean_and_max_abs(grads: list[float], stats: tuple[float, float]) -> None:
+    assert mean_and_max_abs(grads) == stats
+
+
+def test_mean_and_max_abs_is_nan_with_any_nan_in_any_place() -> None:
+    for grads in ([math.nan, 1.0], [1.0, math.nan], [math.inf, math.nan, 1e308], [1e308, 1e308, math.nan]):
+        mean, top = mean_and_max_abs(grads)
+        assert math.isnan(mean) and math.isnan(top)
 
 
 def test_clip_grad_norm_edge_cases_and_errors() -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import import_or_need
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chainrule.autograd import Value
 from chainrule.nn import functional as F
@@ -298,3 +300,21 @@ def test_clip_grad_norm_matches_pytorch(seed: int, norm_type: float, max_norm: f
     total_t = torch.nn.utils.clip_grad_norm_([t], max_norm, norm_type)
     assert total == pytest.approx(total_t.item(), rel=1e-13)
     np.testing.assert_allclose([p.grad for p in params], t.grad.numpy(), rtol=1e-13)
+
+
+@given(
+    st.lists(st.floats(-1e300, 1e300) | st.floats(-1e-300, 1e-300) | st.floats(-10.0, 10.0), min_size=1, max_size=12),
+    st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 7.0, math.inf]),
+)
+def test_clip_grad_norm_matches_pytorch_wherever_pytorch_is_finite(grads: list[float], norm_type: float) -> None:
+    params = [Value(0.0) for _ in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
+    t = tensor(np.zeros(len(grads)), grad=True)
+    t.grad = tensor(grads)
+    total = clip_grad_norm(params, 1.0, norm_type)
+    total_t = torch.nn.utils.clip_grad_norm_([t], 1.0, norm_type).item()
+    assert math.isfinite(total)  # ours never overflows on finite gradients within 1e300 and this p
+    if math.isfinite(total_t) and total_t > 1e-290:  # PyTorch overflows or underflows (x ** p) outside this range
+        assert total == pytest.approx(total_t, rel=1e-12)
+        np.testing.assert_allclose([p.grad for p in params], t.grad.numpy(), rtol=1e-12, atol=0)

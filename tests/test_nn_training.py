@@ -178,6 +178,23 @@ def test_grad_stats_by_hand() -> None:
         nn.grad_stats([1.0])  # type: ignore[arg-type]
 
 
+def test_grad_stats_of_huge_and_non_finite_gradients() -> None:
+    model = nn.MLP(1, [2, 1], seed=0)  # layers.0: 4 parameters, layers.1: 3
+    for grads, expected in [
+        # the sums 4e308 and 2e308 overflowed fsum (OverflowError)
+        ([1e308, 1e308, 1e308, 1e308, -1e308, 1e308, 0.0],
+         {"layers.0": (1e308, 1e308), "layers.1": (1e308 * (2 / 3), 1e308)}),
+        ([math.inf, 1.0, -math.inf, 0.0, 1.0, 2.0, 3.0], {"layers.0": (math.inf, math.inf), "layers.1": (2.0, 3.0)}),
+    ]:
+        for p, g in zip(model.parameters(), grads, strict=True):
+            p.grad = g
+        assert nn.grad_stats(model) == expected
+    for p, g in zip(model.parameters(), [1.0, math.nan, math.inf, 1e308, 0.5, 0.5, 0.5], strict=True):
+        p.grad = g
+    stats = nn.grad_stats(model)
+    assert all(math.isnan(x) for x in stats["layers.0"]) and stats["layers.1"] == (0.5, 0.5)
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
