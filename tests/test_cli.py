@@ -39,13 +39,13 @@ def written() -> list[tuple[str, Path, dict[str, object]]]:
 def fake(monkeypatch: pytest.MonkeyPatch, written: list[tuple[str, Path, dict[str, object]]]) -> None:
     """Replace rendering by a small text file, so most tests need no renderer and run fast."""
 
-    def diagram(output: Value, path: Path, *, check: bool) -> None:
+    def diagram(output: Value, path: Path, *, check: bool, view: str = "auto", legend: bool = True) -> None:
         path.write_text(f"diagram of {output.op} {output.data!r}")
-        written.append(("diagram", path, {"check": check, "root": output}))
+        written.append(("diagram", path, {"check": check, "root": output, "view": view, "legend": legend}))
 
-    def animation(output: Value, path: Path, *, title: str) -> None:
+    def animation(output: Value, path: Path, *, title: str, legend: bool = True) -> None:
         path.write_text(f"animation of {output.op}")
-        written.append(("animation", path, {"root": output, "title": title}))
+        written.append(("animation", path, {"root": output, "title": title, "legend": legend}))
 
     monkeypatch.setattr(cli, "_write_diagram", diagram)
     monkeypatch.setattr(cli, "_write_animation", animation)
@@ -216,7 +216,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_old_files(
 ) -> None:
     (tmp_path / "g.svg").write_text("old")
 
-    def broken(output: Value, path: Path, *, title: str) -> None:
+    def broken(output: Value, path: Path, *, title: str, legend: bool = True) -> None:
         path.write_text("half")
         raise RuntimeError("renderer crashed")
 
@@ -259,6 +259,10 @@ def test_a_failed_write_leaves_nothing_and_keeps_old_files(
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["draw", "x^2", "x=1"], "col 2: unexpected character '^' (write ** for a power)"),
         (["draw", "(" * 1000, "x=1"], "nested too deeply"),
+        (["draw", "x", "x=1", "--view", "network"], "--view network draws the neurons of nn modules, and an "
+                                                     "expression has none"),
+        (["draw", "x", "x=1", "--detail", "layers.0.neurons.0"], "--detail draws the neurons of nn modules"),
+        (["draw", "x", "x=1", "--view", "graph"], "argument --view: invalid choice: 'graph'"),
     ],
 )
 def test_usage_errors(run: Run, fake_writers: list, tmp_path: Path, argv: list[str], message: str) -> None:
@@ -474,3 +478,19 @@ def test_subprocess_draws_the_neuron(renderer: None, tmp_path: Path) -> None:
     assert result.stdout.splitlines()[0] == "tanh(x1*w1 + x2*w2 + b) = 0.707107"
     assert "diagram written to chainrule.svg" in result.stdout
     assert "x1" in svg_text(tmp_path / "chainrule.svg")
+
+
+def test_view_and_legend_options_reach_the_writers(run: Run, fake_writers: list) -> None:
+    assert run("draw", "x*x", "x=2", "--view", "scalar", "--no-legend", "--animate")[0] == 0
+    (_, _, diagram), (_, _, animation) = fake_writers
+    assert diagram["view"] == "scalar" and diagram["legend"] is False and animation["legend"] is False
+    fake_writers.clear()
+    assert run("draw", "x*x", "x=2")[0] == 0
+    assert fake_writers[0][2]["view"] == "auto" and fake_writers[0][2]["legend"] is True
+
+
+def test_no_legend_leaves_the_legend_out(run: Run, tmp_path: Path) -> None:
+    assert run("draw", "x*x + x", "x=3", "-o", "with.dot")[0] == 0
+    assert run("draw", "x*x + x", "x=3", "-o", "without.dot", "--no-legend")[0] == 0
+    assert "legend [label=" in (tmp_path / "with.dot").read_text(encoding="utf-8")
+    assert "legend" not in (tmp_path / "without.dot").read_text(encoding="utf-8")

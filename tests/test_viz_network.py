@@ -3,6 +3,7 @@ ids in the SVG, the size of micrograd's moons net, the legend, and the choice of
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import shutil
@@ -381,3 +382,90 @@ def test_circles_do_not_overlap() -> None:
     for i, (x, y, r) in enumerate(pts):
         for x2, y2, r2 in pts[i + 1 :]:
             assert math.hypot(x - x2, y - y2) >= r + r2 + 2
+
+
+# ----------------------------------------------------------------------------
+# Neurons in detail
+# ----------------------------------------------------------------------------
+
+
+def test_a_neuron_in_detail_shows_its_scalar_graph() -> None:
+    model, loss = moons_loss(sizes=(4, 4, 1))
+    path = "layers.1.neurons.2"
+    dot = viz.draw(loss, detail=[path]).source  # detail implies the network view
+    assert "layout=neato" in dot and f"{path} in detail" in dot
+    tr = viz.trace(loss)
+    net = find_network(tr)
+    unit = next(u for u in net.neurons() if u.name == path)
+    ins = tr.in_edges()[unit.dot]
+    theme = Theme()
+    params = dict(model.named_parameters())
+    for i in range(4):
+        # the weight is a box now (named by its parameter), beside the box of the input it multiplies
+        w_line = attrs_of(dot, f"{path}.w.{i}")
+        assert "detail-parameter" in w_line and f"grad {theme.fmt(params[f'{path}.w.{i}'].grad)}" in w_line
+        x_line = attrs_of(dot, f"{path}.x.{i}")
+        assert f"from layers.0.neurons.{i}" in x_line
+        w_y = float(re.search(r'pos="[-\d.]+,(-?[\d.]+)!"', w_line).group(1))  # type: ignore[union-attr]
+        x_y = float(re.search(r'pos="[-\d.]+,(-?[\d.]+)!"', x_line).group(1))  # type: ignore[union-attr]
+        assert 0 < w_y - x_y < 30  # w.i just above x.i
+        # each edge into the dot node carries its chain-rule term: local derivative * dL/dz = term
+        for index in (ins[i], ins[4 + i]):
+            e = tr.edges[index]
+            assert e.local is not None and e.contribution is not None
+            label = f"&lt;- {theme.fmt(e.local)} * {theme.fmt(e.upstream)} = {theme.fmt(e.contribution)}"
+            assert label in dot
+            assert f"id=e{index} " in dot
+        assert f"{path}.in.{i}" in dot  # the value's edge from the previous column
+        assert f'id="{path}.w.{i}" penwidth' not in dot  # no weight edge for it any more
+    assert f"id=e{ins[8]} " in dot  # the bias's edge
+    assert f'id="{path}"' in dot and "detail-activation" in attrs_of(dot, path)  # the output keeps the id
+    # the other neurons are still circles with weight edges
+    assert "weight parameter" in attrs_of(dot, "layers.1.neurons.1.w.0")
+
+
+def test_detail_errors() -> None:
+    _, loss = moons_loss(sizes=(2, 1))
+    with pytest.raises(ValueError, match=r"detail: no neuron 'layers\.5\.neurons\.0' in this network"):
+        viz.draw(loss, detail=["layers.5.neurons.0"])
+    with pytest.raises(TypeError, match="detail must be a list of neuron paths, got the string"):
+        viz.draw(loss, view="network", detail="layers.0.neurons.0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="detail expands neurons inside the network view"):
+        viz.draw(loss, view="scalar", detail=["layers.0.neurons.0"])
+
+
+@pytest.mark.parametrize("which", ["graphviz-pure", "dot"])
+def test_detail_renders_cleanly(which: str) -> None:
+    found = {r.name: r for r in renderers()}
+    if which == "dot":
+        needs("dot" in found, "system Graphviz (dot)")
+    elif which not in found:
+        pytest.skip("graphviz-pure is not installed next to this Python")
+    import subprocess
+
+    _, loss = moons_loss(sizes=(16, 16, 1))
+    source = viz.draw(loss, detail=["layers.2.neurons.0", "layers.0.neurons.3"]).source
+    result = subprocess.run([found[which].path, "-Tsvg"], input=source.encode(), capture_output=True, check=False)
+    assert result.returncode == 0 and result.stderr.decode() == ""  # no label too big for its box
+    svg = ElementTree.fromstring(result.stdout)
+    # the detailed output neuron's boxes don't overlap: w.i, x.i and b in one column, top to bottom
+    ys = [centre(svg, f"layers.2.neurons.0.{kind}.{i}")[1] for i in range(16) for kind in ("w", "x")]
+    assert ys == sorted(ys) and min(b - a for a, b in itertools.pairwise(ys)) >= 20
+
+
+def test_render_and_animate_take_the_same_options(tmp_path: Path) -> None:
+    _, loss = moons_loss(sizes=(4, 4, 1))
+    path = viz.render(loss, tmp_path / "net.dot", view="network", detail=["layers.0.neurons.1"], legend=False)
+    text = path.read_text(encoding="utf-8")
+    assert "layers.0.neurons.1 in detail" in text and "network view" not in text
+    x = Value(2.0, label="x")
+    y = x * x + x
+    y.backward()
+    page = viz.animate_backward(y, tmp_path / "a.html", view="scalar", legend=False).read_text(encoding="utf-8")
+    assert 'class="legend"' not in page.split("<main>")[0].split("</style>")[-1]
+    with_legend = viz.animate_backward(y, tmp_path / "b.html").read_text(encoding="utf-8")
+    assert '<div class="legend">' in with_legend
+    with pytest.raises(ValueError, match="the page steps through the scalar graph"):
+        viz.animate_backward(loss, tmp_path / "c.html", view="network")
+    with pytest.raises(ValueError, match="view must be 'auto', 'scalar' or 'network'"):
+        viz.animate_backward(y, tmp_path / "d.html", view="both")

@@ -71,6 +71,7 @@ def draw(
     show_constants: bool = True,
     block_tol: float = 1e-3,
     sample: int = 0,
+    detail: Sequence[str] | None = None,
 ) -> Diagram:
     """Draw the graph below ``root``: every op with the chain rule on every edge, or the network of neurons.
 
@@ -99,6 +100,9 @@ def draw(
         sample: the network view of a batch loss shows this sample's neuron
             values (0: the first in the graph); its edges always show the
             parameters' whole gradients.
+        detail: neurons' module paths (``["layers.1.neurons.0"]``) that the
+            network view draws in detail, as their scalar graphs with the
+            chain-rule term on every edge ("auto" then draws the network view).
 
     Returns:
         A :class:`Diagram` (a ``graphviz.Digraph``): ``.source`` is the DOT
@@ -113,6 +117,8 @@ def draw(
         raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
     if legend is not None and not isinstance(legend, bool):
         raise TypeError(f"legend must be True, False or None, got {legend!r}")
+    if detail and view == "scalar":
+        raise ValueError("detail expands neurons inside the network view; draw with view='network' (or 'auto')")
     if view == "network" and (check or collapse):
         raise ValueError("check and collapse belong to the scalar view; the network view shows every neuron "
                          "(draw with view='scalar' to use them)")
@@ -120,11 +126,11 @@ def draw(
     if view == "auto":
         drawn = sum(1 for n in tr.nodes if show_constants or n.role != "constant")
         big = max_nodes is not None and drawn > max_nodes
-        view = "network" if big and not collapse and not check and is_network(tr) else "scalar"
+        view = "network" if (big or detail) and not collapse and not check and is_network(tr) else "scalar"
         if view == "scalar" and check:
             tr = trace(root, grads=grads, block_tol=block_tol, check=True)
     if view == "network":
-        return network_digraph(tr, theme, sample=sample, legend=legend)
+        return network_digraph(tr, theme, sample=sample, legend=legend, detail=detail or ())
     return build_digraph(
         tr, theme, collapse=collapse, max_nodes=max_nodes, show_constants=show_constants, rankdir=rankdir,
         legend=legend,

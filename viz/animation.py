@@ -24,6 +24,7 @@ import math
 import os
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -554,7 +555,16 @@ _JS = """
 """
 
 
-def _html(title: str, svg: str, data: str, n_steps: int) -> str:
+_LEGEND = """<div class="legend">Each arrow is an edge of the forward pass; <b>∂</b> is its local derivative \
+d(consumer)/d(input). Going backward, a node's gradient is the sum over its outgoing edges of \
+consumer's grad × local derivative. <b>orange</b>: this step; <b>green</b>: gradient known; \
+<b>red dashed</b>: blocked (local derivative ≈ 0); \
+blue: inputs; purple: parameters; dashed boxes: constants (no gradient). \
+Hover over a node or an edge for details; keys ← → and space step and play.</div>
+"""
+
+
+def _html(title: str, svg: str, data: str, n_steps: int, legend: bool = True) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -578,13 +588,7 @@ def _html(title: str, svg: str, data: str, n_steps: int) -> str:
 </div>
 <div id="explain" aria-live="polite">Turn on JavaScript to step through the backward pass; \
 the diagram shows every gradient.</div>
-<div class="legend">Each arrow is an edge of the forward pass; <b>∂</b> is its local derivative \
-d(consumer)/d(input). Going backward, a node's gradient is the sum over its outgoing edges of \
-consumer's grad × local derivative. <b>orange</b>: this step; <b>green</b>: gradient known; \
-<b>red dashed</b>: blocked (local derivative ≈ 0); \
-blue: inputs; purple: parameters; dashed boxes: constants (no gradient). \
-Hover over a node or an edge for details; keys ← → and space step and play.</div>
-</header>
+{_LEGEND if legend else ""}</header>
 <main>{svg}</main>
 <script type="application/json" id="chainrule-data">{data}</script>
 <script>{_JS}</script>
@@ -601,6 +605,9 @@ def animate_backward(
     fps: float = 1.0,
     title: str | None = None,
     max_nodes: int = MAX_NODES,
+    view: str = "auto",
+    detail: Sequence[str] | None = None,
+    legend: bool = True,
 ) -> Path:
     """Write a self-contained HTML page that steps through the backward pass of ``root``.
 
@@ -614,6 +621,10 @@ def animate_backward(
         title: the page's heading; default "Backward pass of <root>".
         max_nodes: refuse graphs with more nodes than this (a stepped page of thousands
             of nodes is unreadable).
+        view, detail: :func:`viz.draw`'s options. The page steps through the
+            scalar graph: "auto" and "scalar" draw it; "network" and ``detail``
+            are refused with a message until the page animates the network view.
+        legend: show the explanation under the controls.
 
     Returns:
         The path written.
@@ -632,6 +643,13 @@ def animate_backward(
         raise ValueError(f"animate_backward(): max_nodes must be an int >= 1, got {max_nodes!r}")
     if title is not None and not isinstance(title, str):
         raise TypeError(f"animate_backward(): title must be a str or None, got {type(title).__name__}")
+    if view not in ("auto", "scalar", "network"):
+        raise ValueError(f"animate_backward(): view must be 'auto', 'scalar' or 'network', got {view!r}")
+    if view == "network" or detail:
+        raise ValueError("animate_backward(): the page steps through the scalar graph, one node's gradient at a "
+                         "time; the network view (view='network', detail=...) is drawn by viz.draw and viz.render")
+    if not isinstance(legend, bool):
+        raise TypeError(f"animate_backward(): legend must be True or False, got {legend!r}")
     size = len(autograd.topological_order(root))
     if size > max_nodes:
         raise ValueError(
@@ -645,7 +663,7 @@ def animate_backward(
     root_node = tr.nodes[tr.root]
     if title is None:
         title = f"Backward pass of {_name(root_node) if root_node.label else 'the output'}"
-    page = _html(title, _svg(tr, steps, _layout(tr)), _data(tr, steps, float(fps)), len(steps))
+    page = _html(title, _svg(tr, steps, _layout(tr)), _data(tr, steps, float(fps)), len(steps), legend)
     out = Path(path)
     out.write_text(page, encoding="utf-8")
     return out

@@ -1,6 +1,6 @@
 """The ``chainrule`` command line: parse an expression, run backward, draw the graph and print the gradients.
 
-``chainrule draw EXPR [NAME=VALUE ...] [-o FILE] [--check] [--animate]``;
+``chainrule draw EXPR [NAME=VALUE ...] [-o FILE] [--check] [--animate] [--view V] [--no-legend]``;
 ``chainrule`` alone (or ``chainrule draw`` without an expression) draws the
 classic neuron ``tanh(x1*w1 + x2*w2 + b)``. The expression is parsed by
 :mod:`viz.parse`, never ``eval``ed. Exit status: 0 when the diagram was
@@ -159,6 +159,17 @@ def _add_draw_arguments(parser: argparse.ArgumentParser) -> None:
         "--animate", action="store_true",
         help="also write the backward pass as an HTML animation next to the diagram (FILE with suffix .html)",
     )
+    parser.add_argument(
+        "--view", choices=("auto", "scalar", "network"), default="auto",
+        help="scalar: every op with the chain-rule term on every edge; network: one circle per neuron of nn "
+             "modules (an expression has none); auto (default): as viz.draw chooses",
+    )
+    parser.add_argument(
+        "--detail", action="append", default=[], metavar="NEURON",
+        help="draw this neuron (a module path such as layers.1.neurons.0) in detail inside the network view; "
+             "may be given more than once",
+    )
+    parser.add_argument("--no-legend", action="store_true", help="leave the legend out of the diagram")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -205,6 +216,8 @@ class Request:
         diagram: where to write the diagram, or None (``-o FILE.html``).
         animation: where to write the HTML animation, or None.
         check: compare gradients with finite differences.
+        view: "auto" or "scalar" (an expression has no nn neurons for the network view).
+        legend: draw the legend.
     """
 
     tree: Node
@@ -212,6 +225,8 @@ class Request:
     diagram: Path | None
     animation: Path | None
     check: bool
+    view: str = "auto"
+    legend: bool = True
 
 
 def parse_expression(text: str) -> Node:
@@ -301,7 +316,13 @@ def build_request(args: argparse.Namespace) -> Request:
         values = parse_assignments(assignments)
         _check_names(tree, values)
     diagram, animation = _output_paths(Path(args.output), animate=args.animate)
-    return Request(tree, values, diagram, animation, args.check)
+    view = getattr(args, "view", "auto")
+    detail = getattr(args, "detail", [])
+    if view == "network" or detail:
+        option = "--view network" if view == "network" else "--detail"
+        raise UsageError(f"{option} draws the neurons of nn modules, and an expression has none (the network view "
+                         "is for models: viz.draw(loss, view='network') in Python); use --view scalar or auto")
+    return Request(tree, values, diagram, animation, args.check, view, not getattr(args, "no_legend", False))
 
 
 def _check_names(tree: Node, values: dict[str, float]) -> None:
@@ -420,12 +441,13 @@ def _umask() -> int:
     return mask
 
 
-def _write_diagram(output: Value, path: Path, *, check: bool) -> None:
-    render(output, path, check=check)  # the suffix picks the format; .dot/.gv write the DOT text
+def _write_diagram(output: Value, path: Path, *, check: bool, view: str = "auto", legend: bool = True) -> None:
+    # the suffix picks the format; .dot/.gv write the DOT text
+    render(output, path, check=check, view=view, legend=legend)
 
 
-def _write_animation(output: Value, path: Path, *, title: str) -> None:
-    animate_backward(output, path, title=title)
+def _write_animation(output: Value, path: Path, *, title: str, legend: bool = True) -> None:
+    animate_backward(output, path, title=title, legend=legend)
 
 
 def write_outputs(output: Value, request: Request) -> list[Path]:
@@ -443,10 +465,11 @@ def write_outputs(output: Value, request: Request) -> list[Path]:
     """
     jobs: list[tuple[Path, Callable[[Path], None]]] = []
     if request.diagram is not None:
-        jobs.append((request.diagram, lambda p: _write_diagram(output, p, check=request.check)))
+        jobs.append((request.diagram, lambda p: _write_diagram(output, p, check=request.check, view=request.view,
+                                                               legend=request.legend)))
     if request.animation is not None:
         title = f"Backward pass of {unparse(request.tree)}"
-        jobs.append((request.animation, lambda p: _write_animation(output, p, title=title)))
+        jobs.append((request.animation, lambda p: _write_animation(output, p, title=title, legend=request.legend)))
     targets = [path for path, _ in jobs]
     try:
         with _staged(targets) as temporaries:

@@ -363,21 +363,97 @@ def _layer_path(names: Sequence[str]) -> str:
     return _common_path([p + ".w.0" for p in parents])
 
 
-def _label_offset(pairs: list[tuple[float, float]], lo: float, hi: float, need: float) -> float | None:
-    """Where along the edges between two columns their numbers go.
+def _label_x(lines: list[tuple[float, float, float, float]], lo: float, hi: float, need: float) -> float | None:
+    """Where the numbers of the edges into one column go: one vertical line x, crossed by every edge.
 
-    Each edge crosses the vertical line a fraction t of the way from the tail
-    column at height (1 - t) y_tail + t y_head. Return the t nearest the head
-    (so a number sits next to the neuron it feeds) at which every two edges
-    cross at least ``need`` apart, or None if there is no such t in [lo, hi].
+    Each edge (x_tail, y_tail, x_head, y_head) crosses x at its own height. Return the x nearest the heads
+    (so a number sits next to the neuron it feeds) at which every two edges cross at least ``need`` apart,
+    scanning from ``hi`` down to ``lo``; None if there is no such x.
     """
     steps = 40
     for i in range(steps + 1):
-        t = hi - (hi - lo) * i / steps
-        ys = sorted((1 - t) * a + t * b for a, b in pairs)
+        x = hi - (hi - lo) * i / steps
+        ys = sorted(ya + (x - xa) / (xb - xa) * (yb - ya) for xa, ya, xb, yb in lines)
         if all(b - a >= need for a, b in itertools.pairwise(ys)):
-            return t
+            return x
     return None
+
+
+# A neuron drawn in detail: its scalar graph in a panel (sizes in points).
+_ROW = 27.0  # one weight, input or bias box per row
+_BOX_W = 92.0
+_DOT_W = 78.0
+_ACT_W = 78.0
+_PANEL_FONT = 8.0
+
+
+@dataclass(slots=True)
+class _Panel:
+    """The geometry of a neuron drawn in detail: boxes w.i above x.i (and b) feeding its dot node, then its
+    activation, every edge horizontal and labelled with its chain-rule term."""
+
+    rows: list[tuple[str, int]]  # ("w", i), ("x", i), ("b", 0), top to bottom
+    box_w: float  # the weight, input and bias boxes
+    label_gap: float  # between the boxes and the dot node, room for the edge terms
+    act_gap: float  # between the dot node and the activation
+    width: float
+    height: float
+
+
+def _panel(u: Unit, tr: Trace, theme: Theme, sources: list[str]) -> _Panel:
+    rows = [(kind, i) for i in range(len(u.weights)) for kind in ("w", "x")]
+    if u.bias is not None:
+        rows.append(("b", 0))
+    terms = _panel_terms(u, tr, theme)
+    label_gap = max(text_width(t, _PANEL_FONT) for t, _, _ in terms.values()) + 24
+    act_gap = 0.0
+    if u.chain:
+        act_gap = max(text_width(t, _PANEL_FONT) for t, _, _ in _chain_terms(u, tr, theme)) + 24
+    nodes = tr.nodes
+    texts = [f"from {name}" for name in sources]
+    texts += [f"w.{i} {theme.fmt(nodes[w].data)}" for i, w in enumerate(u.weights)]
+    texts += [f"grad {theme.fmt(nodes[p].grad)}" for p in (*u.weights, *([] if u.bias is None else [u.bias]))]
+    box_w = max(_BOX_W, 1.12 * max(text_width(t, _PANEL_FONT) for t in texts) + 16)  # Pango measures wider
+    width = box_w + label_gap + _DOT_W + len(u.chain) * (act_gap + _ACT_W)
+    return _Panel(rows, box_w, label_gap, act_gap, width, len(rows) * _ROW + 22)
+
+
+def _panel_terms(u: Unit, tr: Trace, theme: Theme) -> dict[tuple[str, int], tuple[str, int, str]]:
+    """Per row of a panel: the label of its edge into the dot node, the trace edge's index, its tooltip."""
+    ins = tr.in_edges()[u.dot]
+    m = len(u.weights)
+    arrow = "<-"
+    out: dict[tuple[str, int], tuple[str, int, str]] = {}
+    for row, index in [(("w", i), ins[i]) for i in range(m)] + [(("x", i), ins[m + i]) for i in range(m)] + (
+        [(("b", 0), ins[2 * m])] if u.bias is not None else []
+    ):
+        e = tr.edges[index]
+        local, up = e.local if e.local is not None else 0.0, e.upstream
+        term = e.contribution if e.contribution is not None else 0.0
+        label = f"{arrow} {theme.fmt(local)} * {theme.fmt(up)} = {theme.fmt(term)}"
+        what = {"w": f"w.{row[1]}", "x": f"x.{row[1]}", "b": "b"}[row[0]]
+        tip = (f"dz/d{what} = {theme.fmt(local)} (local derivative of z = w.x + b); the gradient flows back from z "
+               f"to {what}: {theme.fmt(local)} * {theme.fmt(up)} = {theme.fmt(term)}")
+        out[row] = (label, index, tip)
+    return out
+
+
+def _chain_terms(u: Unit, tr: Trace, theme: Theme) -> list[tuple[str, int, str]]:
+    """The activation chain's edges: label, trace edge index, tooltip."""
+    ins = tr.in_edges()
+    out = []
+    for c in u.chain:
+        (index,) = ins[c]
+        e = tr.edges[index]
+        local = e.local if e.local is not None else 0.0
+        term = e.contribution if e.contribution is not None else 0.0
+        label = f"<- {theme.fmt(local)} * {theme.fmt(e.upstream)} = {theme.fmt(term)}"
+        if e.blocker:
+            label = f"{e.blocker}: {label}"
+        tip = (f"d{tr.nodes[c].op}/dz = {theme.fmt(local)} (local derivative); the gradient flows back: "
+               f"{theme.fmt(local)} * {theme.fmt(e.upstream)} = {theme.fmt(term)}")
+        out.append((label, index, tip))
+    return out
 
 
 @dataclass(slots=True)
@@ -385,13 +461,38 @@ class _Layout:
     diameter: float
     font: float
     number: str  # format of the numbers in circles and on edges
+    x: list[float]  # per column, its centre
+    width: list[float]  # per column
+    y: list[float]  # per unit, its centre
+    panels: dict[int, _Panel]  # unit -> its detail panel
 
-    x: list[float]  # per column
-    y: list[float]  # per unit
-    gap: float
+    def out_anchor(self, net: Network, k: int) -> tuple[float, float, float]:
+        """Where a unit's outgoing edges start (x, y) and its half-width there."""
+        u = net.units[k]
+        x, y = self.x[u.column], self.y[k]
+        panel = self.panels.get(k)
+        if panel is None:
+            return x, y, self.diameter / 2
+        right = x + panel.width / 2
+        half = (_ACT_W if u.chain else _DOT_W) / 2
+        return right - half, y, half
+
+    def in_anchor(self, net: Network, k: int, i: int) -> tuple[float, float, float]:
+        """Where the edge of a unit's input i ends (x, y) and the half-width there."""
+        u = net.units[k]
+        x, y = self.x[u.column], self.y[k]
+        panel = self.panels.get(k)
+        if panel is None:
+            return x, y, self.diameter / 2
+        return x - panel.width / 2 + panel.box_w / 2, _row_y(panel, y, ("x", i)), panel.box_w / 2
 
 
-def _legend_lines(net: Network, tr: Trace) -> list[str]:
+def _row_y(panel: _Panel, centre: float, row: tuple[str, int]) -> float:
+    top = centre + panel.height / 2 - 22
+    return top - (panel.rows.index(row) + 0.5) * _ROW
+
+
+def _legend_lines(net: Network, tr: Trace, detailed: bool) -> list[str]:
     """What the network legend says: only what the picture holds."""
     nodes = tr.nodes
     units = net.units
@@ -412,29 +513,39 @@ def _legend_lines(net: Network, tr: Trace) -> list[str]:
     if any(u.blocked for u in units):
         lines.append("dashed circle: blocks the gradient")
         lines.append("   (a dead ReLU or a saturated unit)")
+    if detailed:
+        lines.append("dashed frame: a neuron in detail, its scalar")
+        lines.append("   graph: <- d * g = term on every edge")
+        if several:
+            lines.append("   (terms and values of the drawn sample)")
     return lines
 
 
-def _layout(net: Network, tr: Trace, theme: Theme, legend_width: float, loss_width: float) -> _Layout:
+def _layout(net: Network, theme: Theme, panels: dict[int, _Panel], legend_width: float, loss_width: float) -> _Layout:
+    avail = _HEIGHT - 2 * _PAD - _TITLES
     tallest = max(len(c) for c in net.columns)
-    pitch = min(_MAX_PITCH, max(_MIN_PITCH, (_HEIGHT - 2 * _PAD - _TITLES) / tallest))
-    diameter = min(64.0, pitch - 6.0)
+    pitch_min = min(_MAX_PITCH, max(_MIN_PITCH, avail / tallest))
+    diameter = min(64.0, pitch_min - 6.0)
     font = 9.0 if diameter >= 50 else 8.0 if diameter >= 42 else 7.5
     number = "{:.3g}" if diameter >= 50 else "{:.2g}"
-    radius = diameter / 2
     ncols = len(net.columns)
     room = _WIDTH - 2 * _PAD - diameter - (legend_width + 24 if legend_width else 0)
     if net.loss is not None:
         room -= loss_width + 40
-    gap = min(240.0, max(120.0, room / max(1, ncols - 1)))
-    x = [c * gap for c in range(ncols)]
+    centre_gap = min(240.0, max(120.0, room / max(1, ncols - 1)))  # between the centres of two circle columns
+    widths = [max([diameter] + [panels[k].width for k in column if k in panels]) for column in net.columns]
+    x = [0.0] * ncols
+    for c in range(1, ncols):
+        x[c] = x[c - 1] + widths[c - 1] / 2 + (centre_gap - diameter) + widths[c] / 2
     y = [0.0] * len(net.units)
     for column in net.columns:
-        top = (len(column) - 1) * pitch / 2
-        for row, k in enumerate(column):
-            y[k] = top - row * pitch
-    del radius
-    return _Layout(diameter, font, number, x, y, gap)
+        pitch = min(_MAX_PITCH, max(pitch_min, avail / len(column)))
+        heights = [panels[k].height + 0.4 * pitch if k in panels else pitch for k in column]
+        top = sum(heights) / 2
+        for k, h in zip(column, heights):
+            y[k] = top - h / 2
+            top -= h
+    return _Layout(diameter, font, number, x, widths, y, panels)
 
 
 def network_digraph(
@@ -442,6 +553,7 @@ def network_digraph(
     theme: Theme | None = None,
     *,
     sample: int = 0,
+    detail: Sequence[str] = (),
     legend: bool | None = None,
     edge_labels: bool | None = None,
 ) -> Diagram:
@@ -451,26 +563,40 @@ def network_digraph(
         tr: the traced graph.
         theme: colours, font, number format (default :class:`Theme`).
         sample: which sample's values the circles show when several went through the network.
+        detail: module paths of neurons ("layers.1.neurons.0") drawn in detail: their scalar graph (each
+            weight beside its input, the dot node, the activation) with the chain-rule term on every edge.
         legend: draw the legend (None: the theme's ``legend``).
         edge_labels: write dL/dw on the weight edges: True, False, or None (where
-            the edges between two columns are few enough to stay readable).
+            the edges into a column are few enough to stay readable).
 
     Returns:
         A :class:`viz.Diagram`.
 
     Raises:
         NotANetworkError: no neurons in the graph (see :func:`find_network`).
+        ValueError: a ``detail`` path that names no neuron.
     """
     from chainrule.viz.diagram import Diagram, html_text
 
     theme = Theme() if theme is None else theme
     net = find_network(tr, sample=sample)
     nodes = tr.nodes
+    names = {u.name: k for k, u in enumerate(net.units) if u.kind == "neuron"}
+    if isinstance(detail, str):
+        raise TypeError(f"detail must be a list of neuron paths, got the string {detail!r}; write [{detail!r}]")
+    for path in detail:
+        if path not in names:
+            known = ", ".join(list(names)[:6])
+            raise ValueError(f"detail: no neuron {path!r} in this network (neurons: {known}, ...)")
+    panels = {}
+    for path in detail:
+        u = net.units[names[path]]
+        panels[names[path]] = _panel(u, tr, theme, [net.units[src].name for src in u.sources])
     several = net.samples > 1
     summed = f" (summed over the {net.samples} samples)" if several else ""
     which = f" (sample {net.sample + 1} of {net.samples})" if several else ""
     show_legend = theme.legend if legend is None else legend
-    lines = _legend_lines(net, tr) if show_legend else []
+    lines = _legend_lines(net, tr, bool(panels)) if show_legend else []
     legend_width = max((_text_width(line, _LEGEND_FONT) for line in lines), default=0.0) + 16 if lines else 0.0
     loss_rows: list[str] = []
     if net.loss is not None:
@@ -483,7 +609,7 @@ def network_digraph(
             loss_rows.append(f"+ {net.direct_parameters} parameter{'s' if net.direct_parameters != 1 else ''} "
                              "read directly")
     loss_width = max((_text_width(r, 9.0) for r in loss_rows), default=0.0) + 18
-    lay = _layout(net, tr, theme, legend_width, loss_width)
+    lay = _layout(net, theme, panels, legend_width, loss_width)
     radius = lay.diameter / 2
     ids = _Ids()
     g = Diagram("chainrule", graph_attr={
@@ -496,12 +622,19 @@ def network_digraph(
     def pos(x: float, y: float) -> str:
         return f"{x:.1f},{y:.1f}!"
 
-    name_of: list[str] = []  # DOT node name per unit
-    # ---- circles ----
+    out_name: list[str] = []  # DOT node name per unit, where its outgoing edges start
+    in_name: list[list[str]] = []  # per unit, per input, where that input's edge ends
+    # ---- circles and panels ----
     for k, u in enumerate(net.units):
         n = nodes[u.node]
         x, y = lay.x[u.column], lay.y[k]
-        name_of.append(f"u{u.node}")
+        if k in panels:
+            out, ins = _emit_panel(g, tr, net, k, lay, theme, ids, which, summed)
+            out_name.append(out)
+            in_name.append(ins)
+            continue
+        out_name.append(f"u{u.node}")
+        in_name.append([f"u{u.node}"] * len(u.weights))
         attrs = {"pos": pos(x, y), "shape": "circle", "width": f"{lay.diameter / 72:.3f}", "fixedsize": "shape"}
         if u.kind == "input":
             has_grad = n.role != CONSTANT_ROLE
@@ -530,7 +663,7 @@ def network_digraph(
             svg_id = ids.take(u.name, f"neuron.{u.node}")
         attrs.update(fillcolor=fill, fontcolor=theme.text_on(fill), tooltip=_tooltip(tip), id=svg_id)
         attrs["class"] = classes if n.role == CONSTANT_ROLE else f"{classes} {_sign_class(n.grad)}"
-        g.node(name_of[k], label="<" + "<BR/>".join(rows) + ">", **attrs)
+        g.node(out_name[k], label="<" + "<BR/>".join(rows) + ">", **attrs)
         if u.bias is not None:  # a small square at the bottom of the circle, coloured by dL/db
             b = nodes[u.bias]
             fill = theme.grad_color(b.grad)
@@ -541,12 +674,23 @@ def network_digraph(
                 tooltip=_tooltip(f"{b.label or 'bias'} = {theme.fmt(b.data)}\ndL/db = {theme.fmt(b.grad)}{summed}"),
                 **{"class": f"bias parameter {_sign_class(b.grad)}"},
             )
-    # ---- weight edges, and their numbers where they fit ----
-    groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}  # (tail col, head col) -> (head unit, arg, w)
+    # ---- weight edges (into a detailed neuron: its inputs' values), and their numbers where they fit ----
+    into: dict[int, list[tuple[int, int, int]]] = {}  # head column -> (head unit, arg, w) of the labelled edges
     for k, u in enumerate(net.units):
         for i, (w, src) in enumerate(zip(u.weights, u.sources)):
-            groups.setdefault((net.units[src].column, u.column), []).append((k, i, w))
             p = nodes[w]
+            if k in panels:  # the weight is a box in the panel; this edge brings input i's value to it
+                e = tr.edges[tr.in_edges()[u.dot][len(u.weights) + i]]
+                term = e.contribution if e.contribution is not None else 0.0
+                g.edge(
+                    out_name[src], in_name[k][i], color=theme.grad_color(term, line=True),
+                    penwidth=f"{theme.edge_width(term, 0.5, 4.0):.2f}", id=ids.take(f"{u.name}.in.{i}", f"in.{w}"),
+                    tooltip=_tooltip(f"the value of {net.units[src].name} into {u.name} as x.{i}; "
+                                     f"its gradient back: {theme.fmt(term)}{which}"),
+                    **{"class": f"input-edge {_sign_class(term)}"},
+                )
+                continue
+            into.setdefault(u.column, []).append((k, i, w))
             attrs = {
                 "color": theme.grad_color(p.grad, line=True), "penwidth": f"{theme.edge_width(p.grad, 0.5, 4.0):.2f}",
                 "id": ids.take(p.label, f"weight.{w}"),
@@ -556,36 +700,42 @@ def network_digraph(
             }
             if p.grad == 0.0:
                 attrs["style"] = "dotted"
-            g.edge(name_of[src], name_of[k], **attrs)
+            g.edge(out_name[src], out_name[k], **attrs)
     label_font = max(7.5, lay.font - 0.5)
     unlabelled = False
-    for (ct, ch), members in groups.items():
+    for col, members in into.items():
         shown = [(k, i, w) for k, i, w in members if nodes[w].grad != 0.0]  # dotted edges say 0 already
         if not shown:
             continue
-        pairs = [(lay.y[net.units[k].sources[i]], lay.y[k]) for k, i, _ in members]
+        segments = []
+        for k, i, _ in members:
+            xa, ya, _ra = lay.out_anchor(net, net.units[k].sources[i])
+            segments.append((xa, ya, lay.x[col], lay.y[k]))
         width = max(_text_width(_fmt(lay.number, nodes[w].grad), label_font) for _, _, w in shown) + 4
-        span = lay.x[ch] - lay.x[ct]
-        lo, hi = (radius + width / 2 + 6) / span, 1 - (radius + width / 2 + 8) / span
-        t = None
+        lo = max(xa + ra for xa, _, ra in (lay.out_anchor(net, net.units[k].sources[i]) for k, i, _ in members))
+        lo += width / 2 + 6
+        hi = lay.x[col] - radius - width / 2 - 8
+        x_label = None
         if edge_labels is not False and lo < hi and (edge_labels or len(members) <= _EDGE_LABELS):
-            t = _label_offset(pairs, lo, hi, _LABEL_H + 2)
-        if t is None:
+            x_label = _label_x(segments, lo, hi, _LABEL_H + 2)
+        if x_label is None:
             unlabelled = True
             continue
-        for k, i, w in shown:
+        for (_, _, w), (xa, ya, xb, yb) in zip(members, segments):
             p = nodes[w]
-            ya, yb = lay.y[net.units[k].sources[i]], lay.y[k]
+            if p.grad == 0.0:
+                continue
             g.node(
                 f"l{w}", label=html_text(_fmt(lay.number, p.grad)), shape="box", style="filled", color="white",
                 fillcolor="white", margin="0.01,0.005", width="0", height="0", fontsize=f"{label_font:g}",
-                pos=pos(lay.x[ct] + t * span, (1 - t) * ya + t * yb), id=ids.take(f"{p.label}.label", f"label.{w}"),
+                pos=pos(x_label, ya + (x_label - xa) / (xb - xa) * (yb - ya)),
+                id=ids.take(f"{p.label}.label", f"label.{w}"),
                 tooltip=_tooltip(f"dL/d{p.label or 'w'} = {theme.fmt(p.grad)}{summed}"), **{"class": "grad-label"},
             )
     if lines:
         lines.append("number on an edge: dL/dw" if not unlabelled else "hover over an edge for its dL/dw")
     # ---- the loss ----
-    right = lay.x[-1] + radius
+    right = lay.x[-1] + lay.width[-1] / 2
     if net.loss is not None:
         n = nodes[net.loss]
         x = right + 40 + loss_width / 2
@@ -601,13 +751,13 @@ def network_digraph(
             if u.output:
                 go = nodes[u.node].grad
                 g.edge(
-                    name_of[k], "loss", color=theme.grad_color(go, line=True),
+                    out_name[k], "loss", color=theme.grad_color(go, line=True),
                     penwidth=f"{theme.edge_width(go, 0.5, 4.0):.2f}", id=ids.take(f"{u.name}.to_loss", f"to_loss.{k}"),
                     tooltip=_tooltip(f"dL/d(output) of {u.name} = {theme.fmt(go)}{which}"), **{"class": "to-loss"},
                 )
         right = x + loss_width / 2
     # ---- column titles ----
-    top = max(lay.y) + radius
+    top = max(lay.y[k] + (lay.panels[k].height / 2 if k in lay.panels else radius) for k in range(len(net.units)))
     for c, column in enumerate(net.columns):
         units = [net.units[k] for k in column]
         if c == 0:
@@ -627,6 +777,112 @@ def network_digraph(
     if lines:
         _legend(g, tr, net, theme, lines, right + 24, top + _TITLES - 4)
     return g
+
+
+def _emit_panel(
+    g: Diagram, tr: Trace, net: Network, k: int, lay: _Layout, theme: Theme, ids: _Ids, which: str, summed: str
+) -> tuple[str, list[str]]:
+    """Draw neuron k in detail; return the DOT name its outgoing edges start from and, per input, the name
+    its incoming edge ends at."""
+    from chainrule.viz.diagram import html_text
+
+    nodes = tr.nodes
+    u = net.units[k]
+    panel = lay.panels[k]
+    cx, cy = lay.x[u.column], lay.y[k]
+    left = cx - panel.width / 2
+    box_w = panel.box_w
+    box_x = left + box_w / 2
+    dot_left = left + box_w + panel.label_gap
+    dot_x = dot_left + _DOT_W / 2
+    size = f"{_PANEL_FONT:g}"
+
+    def pos(x: float, y: float) -> str:
+        return f"{x:.1f},{y:.1f}!"
+
+    def box(name: str, svg_id: str, lines: list[str], x: float, y: float, fill: str, width: float, height: float,
+            tip: str, classes: str, **extra: str) -> None:
+        attrs = {"style": "rounded,filled", **extra}
+        g.node(name, label="<" + "<BR/>".join(lines) + ">", pos=pos(x, y), shape="box", fixedsize="true",
+               width=f"{width / 72:.3f}", height=f"{height / 72:.3f}", fontsize=size, fillcolor=fill,
+               fontcolor=theme.text_on(fill), id=svg_id, tooltip=_tooltip(tip), **{"class": classes}, **attrs)
+
+    # The frame and its title (drawn first, unfilled: everything else lies on top).
+    g.node(f"frame{k}", label="", pos=pos(cx, cy), shape="box", style="rounded,dashed", color=theme.cluster_color,
+           fixedsize="true", width=f"{panel.width / 72 + 0.15:.3f}", height=f"{panel.height / 72:.3f}",
+           id=ids.take(f"{u.name}.detail", f"detail.{k}"), **{"class": "detail-frame"})
+    g.node(f"frame{k}_title", label=html_text(f"{u.name} in detail{which}"), shape="plaintext", style="solid",
+           pos=pos(cx, cy + panel.height / 2 - 10), fontsize=size, id=ids.take(f"{u.name}.detail.title", f"dt.{k}"),
+           **{"class": "detail-title"})
+    terms = _panel_terms(u, tr, theme)
+    ins: list[str] = []
+    for row in panel.rows:
+        kind, i = row
+        y = _row_y(panel, cy, row)
+        name = f"p{k}_{kind}{i}"
+        label, index, tip = terms[row]
+        if kind == "x":
+            src = net.units[u.sources[i]]
+            v = nodes[tr.edges[index].parent]
+            box(name, ids.take(f"{u.name}.x.{i}", f"x.{k}.{i}"), [f"<B>x.{i}</B> {html_text(theme.fmt(v.data))}",
+                html_text(f"from {src.name}")], box_x, y, theme.constant_color, box_w, _ROW - 5,
+                f"x.{i}: the value of {src.name}{which}", "detail-input", color="#737373",
+                style="rounded,filled,dashed")
+            ins.append(name)
+        else:
+            p = nodes[u.weights[i]] if kind == "w" else nodes[u.bias]  # type: ignore[index]
+            short = f"w.{i}" if kind == "w" else "b"
+            fill = theme.grad_color(p.grad)
+            box(name, ids.take(p.label, f"param.{k}.{kind}{i}"),
+                [f"<B>{short}</B> {html_text(theme.fmt(p.data))}", html_text(f"grad {theme.fmt(p.grad)}")],
+                box_x, y, fill, box_w, _ROW - 5,
+                f"{p.label or short} = {theme.fmt(p.data)}, grad {theme.fmt(p.grad)}{summed}",
+                f"detail-parameter parameter {_sign_class(p.grad)}", peripheries="2")
+        # the edge into the dot node ends at a point on its left side, at this row: every edge horizontal
+        port = f"{name}_port"
+        g.node(port, label="", shape="point", width="0.01", style="invis", pos=pos(dot_left, y))
+        e = tr.edges[index]
+        attrs = {"color": theme.edge_color if not e.blocker else theme.blocked_color,
+                 "style": "dashed" if e.blocker else "solid"}
+        g.edge(name, port, id=ids.take(f"e{index}", f"e{index}_"), tooltip=_tooltip(tip), arrowsize="0.6",
+               **{"class": "edge-term" + (" blocked" if e.blocker else "")}, **attrs)
+        g.node(f"{name}_label", label=html_text(label), shape="box", style="filled", color="white", fillcolor="white",
+               margin="0.01,0.005", width="0", height="0", fontsize=size,
+               pos=pos((left + box_w + dot_left) / 2, y + 6.5), tooltip=_tooltip(tip),
+               fontcolor=theme.muted_text if e.blocker else "#000000", **{"class": "term-label"})
+    z = nodes[u.dot]
+    fill = theme.grad_color(z.grad)
+    dot_h = len(panel.rows) * _ROW - 4
+    dot_y = cy - 11
+    box(f"p{k}_dot", ids.take(f"{u.name}.dot", f"dot.{k}"),
+        ["<B>dot</B>", "z = w.x + b", html_text(f"data {theme.fmt(z.data)}"), html_text(f"grad {theme.fmt(z.grad)}")],
+        dot_x, dot_y, fill, _DOT_W, dot_h, f"z = w.x + b = {theme.fmt(z.data)}, dL/dz = {theme.fmt(z.grad)}{which}",
+        f"detail-dot {_sign_class(z.grad)}")
+    out = f"p{k}_dot"
+    start = dot_left + _DOT_W
+    for j, (c, (label, index, tip)) in enumerate(zip(u.chain, _chain_terms(u, tr, theme))):
+        a = nodes[c]
+        fill = theme.grad_color(a.grad)
+        name = f"p{k}_act{c}"
+        act_x = start + panel.act_gap + _ACT_W / 2
+        last = j == len(u.chain) - 1  # the neuron's output carries the neuron's id, as its circle does
+        rows = [f"<B>{html_text(a.symbol or a.op)}</B>", html_text(f"data {theme.fmt(a.data)}"),
+                html_text(f"grad {theme.fmt(a.grad)}")]
+        box(name, ids.take(u.name if last else f"{u.name}.{a.op}", f"neuron.{c}"), rows, act_x, dot_y, fill,
+            _ACT_W, 44.0, f"{u.name}: {a.op}(z) = {theme.fmt(a.data)}, dL/d(output) = {theme.fmt(a.grad)}{which}",
+            f"neuron {'output' if u.output else 'hidden'} detail-activation {_sign_class(a.grad)}",
+            penwidth="2.5" if u.output and last else "1")
+        e = tr.edges[index]
+        g.edge(out, name, id=ids.take(f"e{index}", f"e{index}_"), tooltip=_tooltip(tip), arrowsize="0.6",
+               color=theme.blocked_color if e.blocker else theme.edge_color,
+               style="dashed" if e.blocker else "solid", **{"class": "edge-term" + (" blocked" if e.blocker else "")})
+        g.node(f"{name}_label", label=html_text(label), shape="box", style="filled", color="white", fillcolor="white",
+               margin="0.01,0.005", width="0", height="0", fontsize=size,
+               pos=pos(start + panel.act_gap / 2, dot_y + 6.5), tooltip=_tooltip(tip),
+               fontcolor=theme.muted_text if e.blocker else "#000000", **{"class": "term-label"})
+        out = name
+        start += panel.act_gap + _ACT_W
+    return out, ins
 
 
 def _legend(g: Diagram, tr: Trace, net: Network, theme: Theme, lines: list[str], left: float, top: float) -> None:
