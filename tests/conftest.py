@@ -29,7 +29,7 @@ def needs(available: bool, what: str) -> None:
         return
     if os.environ.get("CHAINRULE_CI"):
         pytest.fail(f"{what} is missing, and CI must run this test (.ci/run installs it)")
-    pytest.skip(f"{what} is not installed")
+    pytest.skip(f"{what} is not installed", allow_module_level=True)  # import_or_need runs at module level too
 
 
 def import_or_need(module: str, what: str | None = None) -> Any:
