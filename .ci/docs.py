@@ -28,6 +28,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import jinja2.runtime
 import pdoc
 import pdoc.doc
 import pdoc.render
@@ -109,7 +111,7 @@ def _in_defining_module(name: str, doc: pdoc.doc.Doc, all_modules: dict[str, pdo
             if defining.get(candidate) is not None:
                 return f"{module_name}.{candidate}"
     first, _, rest = name.partition(".")
-    bound = getattr(sys.modules.get(module_name), first, None)
+    bound: Any = getattr(sys.modules.get(module_name), first, None)
     if isinstance(bound, types.ModuleType):
         full = bound.__name__
     elif isinstance(getattr(bound, "__module__", None), str) and isinstance(getattr(bound, "__qualname__", None), str):
@@ -193,6 +195,13 @@ def link_references(all_modules: dict[str, pdoc.doc.Module]) -> list[str]:
     return list(problems)
 
 
+@jinja2.pass_context
+def _linkify_absolute(context: jinja2.runtime.Context, code: str, namespace: str = "", shorten: bool = True) -> str:
+    """pdoc's linker, except for inline code that starts with a dot: in our docstrings ``.grad`` is the attribute,
+    not a relative reference (pdoc would link it to the ``grad`` function of the package)."""
+    return pdoc.render_helpers.linkify(context, code.replace("<code>.", "<code>&#46;"), namespace, shorten)
+
+
 def build(output: Path, packages: Sequence[str] = PACKAGES) -> list[str]:
     """Render every module of ``packages`` into ``output``; return the warnings (pdoc's and unresolved references)."""
     pdoc.render.configure(
@@ -201,6 +210,7 @@ def build(output: Path, packages: Sequence[str] = PACKAGES) -> list[str]:
         search=True,
         show_source=True,
     )
+    pdoc.render.env.filters["linkify"] = _linkify_absolute
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         all_modules = {name: pdoc.doc.Module.from_name(name) for name in module_names(packages)}

@@ -75,6 +75,8 @@ def test_pages_read_as_written(built: tuple[Path, subprocess.CompletedProcess[st
     for heading in ("Differences from PyTorch", "Gradients", "Modes", "Weight initialisation", "Compiled batch mode"):
         assert heading in differences
     assert "<table>" in differences
+    # `.grad` is the attribute: shown as code, never linked to the grad() function as a relative reference.
+    assert "<code>&#46;grad</code>" in differences and not re.search(r"<a [^>]*>\.grad</a>", differences)
     # The docstrings' short names (:mod:`viz.backend`, :mod:`nn.init`) become links to the modules' pages.
     diagram = (output / "chainrule/viz/diagram.html").read_text(encoding="utf-8")
     assert '<a href="backend.html">chainrule.viz.backend</a>' in diagram
