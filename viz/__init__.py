@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from chainrule.autograd import Value
 from chainrule.viz.animation import animate_backward
-from chainrule.viz.backend import RendererError, find_renderer, render_source
+from chainrule.viz.backend import DiagramTooLarge, Limits, RendererError, RendererWarning, find_renderer, render_source
 from chainrule.viz.diagram import Diagram, Theme, build_digraph, html_text, to_dot
 from chainrule.viz.gradflow import grad_flow
 from chainrule.viz.network import NotANetworkError, find_network, is_network, network_digraph
@@ -32,10 +32,13 @@ from chainrule.viz.trace import Edge, GradSource, Node, Trace, trace
 
 __all__ = [
     "Diagram",
+    "DiagramTooLarge",
     "Edge",
+    "Limits",
     "Node",
     "NotANetworkError",
     "RendererError",
+    "RendererWarning",
     "Theme",
     "Trace",
     "animate_backward",
@@ -72,6 +75,7 @@ def draw(
     block_tol: float = 1e-3,
     sample: int = 0,
     detail: Sequence[str] | None = None,
+    limits: Limits | None = None,
 ) -> Diagram:
     """Draw the graph below ``root``: every op with the chain rule on every edge, or the network of neurons.
 
@@ -103,14 +107,19 @@ def draw(
         detail: neurons' module paths (``["layers.1.neurons.0"]``) that the
             network view draws in detail, as their scalar graphs with the
             chain-rule term on every edge ("auto" then draws the network view).
+        limits: time, node and memory limits of every rendering of the
+            diagram (default :class:`Limits`: 60 s, 20,000 nodes, 4 GiB).
 
     Returns:
         A :class:`Diagram` (a ``graphviz.Digraph``): ``.source`` is the DOT
-        text; Jupyter shows it inline, rendered with ``dot`` or graphviz-pure.
+        text; Jupyter shows it inline, and its ``render()`` and ``pipe()``
+        work, with ``dot`` or graphviz-pure.
 
     Raises:
         ValueError: a bad option; ``view="network"`` on a graph without nn neurons.
     """
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a viz.Limits, got {type(limits).__name__}")
     if view not in ("auto", "scalar", "network"):
         raise ValueError(f"view must be 'auto', 'scalar' or 'network', got {view!r}")
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
@@ -130,11 +139,14 @@ def draw(
         if view == "scalar" and check:
             tr = trace(root, grads=grads, block_tol=block_tol, check=True)
     if view == "network":
-        return network_digraph(tr, theme, sample=sample, legend=legend, detail=detail or ())
-    return build_digraph(
-        tr, theme, collapse=collapse, max_nodes=max_nodes, show_constants=show_constants, rankdir=rankdir,
-        legend=legend,
-    )
+        diagram = network_digraph(tr, theme, sample=sample, legend=legend, detail=detail or ())
+    else:
+        diagram = build_digraph(
+            tr, theme, collapse=collapse, max_nodes=max_nodes, show_constants=show_constants, rankdir=rankdir,
+            legend=legend,
+        )
+    diagram.limits = limits
+    return diagram
 
 
 def render(root: Value, path: str | os.PathLike[str], **options: Any) -> Path:
@@ -144,17 +156,20 @@ def render(root: Value, path: str | os.PathLike[str], **options: Any) -> Path:
         root: the output Value.
         path: .svg or .png (any renderer), .pdf (needs Graphviz's ``dot``), or
             .dot/.gv for the DOT text.
-        **options: :func:`draw`'s options.
+        **options: :func:`draw`'s options (``limits`` included).
 
     Returns:
         The path written.
 
     Raises:
-        ValueError: an unknown suffix. RendererError: the renderer can't make
-            the format (the message says how to install Graphviz) or failed.
+        ValueError: an unknown suffix. DiagramTooLarge: more nodes than
+            ``limits.nodes``. RendererError: the renderer can't make the format
+            (the message says how to install Graphviz), failed, crashed, or ran
+            out of time or memory; nothing is written.
     """
     from chainrule.viz.backend import format_for, write
 
     target = Path(path)
     format_for(target)  # an unknown suffix fails before any drawing
-    return write(draw(root, **options).source, target)
+    diagram = draw(root, **options)
+    return write(diagram.source, target, limits=diagram.limits)

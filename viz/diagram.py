@@ -27,6 +27,7 @@ from typing import Any
 import graphviz
 
 from chainrule.viz import numeric
+from chainrule.viz.backend import RenderedDigraph
 from chainrule.viz.theme import Theme
 from chainrule.viz.trace import CONSTANT_ROLE, LEAF, OUTPUT, PARAMETER_ROLE, Node, Trace
 
@@ -234,52 +235,18 @@ def _stack_title(n: Node) -> str:
 # ----------------------------------------------------------------------------
 
 
-class Diagram(graphviz.Digraph):
-    """A ``graphviz.Digraph`` that displays in Jupyter through :mod:`viz.backend`.
+class Diagram(RenderedDigraph):
+    """A ``graphviz.Digraph`` whose ``render()``, ``pipe()``, ``view()`` and display go through :mod:`viz.backend`.
 
-    Jupyter (``_repr_mimebundle_``), :meth:`svg` and :meth:`pipe_format`
-    render with the system ``dot`` when it is installed and with graphviz-pure
-    otherwise, so a diagram shows inline on a machine without Graphviz. (The
-    inherited ``render()``/``pipe()``/``view()`` of the graphviz package still
-    need ``dot``: write files with :func:`viz.render`.)
+    They render with the system ``dot`` when it works and with graphviz-pure
+    otherwise, within the diagram's :attr:`limits` (see :class:`viz.Limits`);
+    the default format is SVG. ``svg()`` and ``pipe_format(fmt)`` are
+    shortcuts; :func:`viz.render` writes a file from a Value.
     """
-
-    def pipe_format(self, fmt: str) -> bytes:
-        """Render the DOT source to ``fmt`` ("svg", "png", ...) with :mod:`viz.backend`.
-
-        Args:
-            fmt: a Graphviz output format.
-
-        Returns:
-            The rendered bytes.
-        """
-        from chainrule.viz.backend import render_source
-
-        return render_source(self.source, fmt)
-
-    def svg(self) -> str:
-        """Render the diagram as SVG (system ``dot`` or graphviz-pure).
-
-        Returns:
-            The SVG text.
-        """
-        return self.pipe_format("svg").decode("utf-8")
 
     def __repr__(self) -> str:
         # Fixed text (no memory address), so executed notebooks don't change on every run.
         return f"<viz.Diagram: {len(self.body)} DOT statements; display it or use viz.render>"
-
-    def _repr_image_svg_xml(self) -> str:
-        return self.svg()
-
-    def _repr_image_png(self) -> bytes:
-        return self.pipe_format("png")
-
-    def _repr_image_jpeg(self) -> bytes:
-        return self.pipe_format("jpeg")
-
-    def _repr_svg_(self) -> str:
-        return self.svg()
 
 
 def build_digraph(
