@@ -157,6 +157,7 @@ def _visible(text: str) -> str:
 @example(label="\x00tab\tline\r\nü∂🙂", scope="{a|b}", symbol="\\")
 @example(label="&amp; &#65; ]]>", scope="&lt;", symbol="]]>")
 @example(label="\r", scope="0", symbol="\r")  # quote to nothing: Graphviz rejects an empty <B></B>
+@example(label="", scope="²", symbol="")  # "²".isdigit() but int("²") fails: module paths sort by isdecimal
 def test_any_label_renders(label: str, scope: str, symbol: str) -> None:
     # PATH is not touched here (hypothesis reruns the body): the fallback is asked for explicitly.
     renderer = backend.Renderer("graphviz-pure", str(FALLBACK))

@@ -423,7 +423,7 @@ def _argument_chains(tr: Trace, plan: _Plan) -> dict[int, list[int]]:
 
 def _natural(text: str) -> list[Any]:
     """Sort key that puts "neurons.10" after "neurons.9"."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
+    return [(0, int(part), "") if part.isdecimal() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def _check_collapse(collapse: Sequence[str] | None) -> list[str]:

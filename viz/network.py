@@ -116,7 +116,7 @@ class Network:
 
 def _natural(text: str) -> list[object]:
     """Sort key that puts "neurons.10" after "neurons.9"."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+    return [int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", text)]
 
 
 @dataclass(slots=True)
