@@ -348,14 +348,22 @@ def nll_loss(input: Any, target: Any, *, reduction: Reduction = "mean") -> Any:
     return _reduce(losses, (len(losses),) if batched else (), reduction, fn)
 
 
-def _sign_label(x: object, what: str) -> float:
+def _sign_label(x: object, what: str) -> Value | float:
+    if isinstance(x, Value):
+        # A label as a Value (a per-sample input of autograd.compile): one condition for both labels,
+        # so the compiled program has one guard that every valid label meets.
+        if abs(x.data) != 1.0:
+            raise ValueError(f"{what} = {x.data!r} is not a label of -1 or +1 (map 0/1 labels with 2*y - 1)")
+        return x
     y = _number(x, what)
     if y not in (1.0, -1.0):
         raise ValueError(f"{what} = {y!r} is not a label of -1 or +1 (map 0/1 labels with 2*y - 1)")
     return y
 
 
-def _hinge_element(s: Value, y: float, where: str) -> Value:
+def _hinge_element(s: Value, y: Value | float, where: str) -> Value:
+    if isinstance(y, Value):
+        return (1.0 - y * s).relu()  # y = +-1 exactly, so y * s is +-s exactly: the same numbers
     # relu(1 - y s) with y = +-1, written without the multiplication: one node fewer per sample.
     return (1.0 - s).relu() if y > 0 else (1.0 + s).relu()
 
@@ -367,7 +375,7 @@ def hinge_loss(input: Any, target: Any, *, reduction: Reduction = "mean") -> Any
 
     Args:
         input: scores s (raw, not probabilities), any shape.
-        target: labels y of -1 or +1, the same shape.
+        target: labels y of -1 or +1 (numbers or Values), the same shape.
         reduction: "mean", "sum" or "none".
 
     Returns:

@@ -315,47 +315,52 @@ class _Progress:
             self.stream.flush()
 
 
-_MAX_TARGET_GROUPS = 64
-
-
 class _CompiledLoss:
     """``fit(compiled=True)``: each step's loss and gradients from ``autograd.compile``.
 
-    The batch loss must be the mean of the per-sample losses (a loss with
+    One compiled function computes the per-sample loss, the target being a
+    per-sample input like x: a Value (a list of Values for rows of targets),
+    so losses that take Values as targets (mse, bce, hinge) run one program
+    for the whole batch. A loss that needs plain numbers as targets (class
+    indices for cross_entropy) gets numbers read from the Values instead: the
+    compiled function guards them, so each class gets its own program. The
+    batch loss must be the mean of the per-sample losses (a loss with
     reduction "mean", plus terms that don't depend on the sample such as an
-    L2 penalty, which the compiled tape evaluates once per batch). Discrete
-    targets (class indices, +-1 or 0/1 labels, one-hot rows) are constants in
-    the traced graph, one compiled function per distinct target, so losses
-    that index with the target work; other targets arrive as Values.
+    L2 penalty, which the program evaluates once per batch); the first step
+    checks it.
     """
 
-    def __init__(self, model: Any, loss: Callable[[list[Any], list[Any]], Value], targets: list[Any],
-                 y: np.ndarray) -> None:
+    def __init__(self, model: Any, loss: Callable[[list[Any], list[Any]], Value], y: np.ndarray) -> None:
         self.model = model
         self.loss = loss
-        self.outputs = compile_batch(lambda x: model(x))
-        self.keys = [tuple(t) if isinstance(t, list) else t for t in targets]
-        distinct = dict(zip(self.keys, targets))
         self.y = y
-        self.by_target: dict[Any, Any] | None = None
-        if len(distinct) <= _MAX_TARGET_GROUPS:
-            self.by_target = {
-                key: compile_batch(lambda x, t=target: loss([model(x)], [t])) for key, target in distinct.items()
-            }
-        else:
-            self.per_sample = compile_batch(lambda x, t: loss([model(x)], [t]))
+        self.outputs = compile_batch(lambda x: model(x))
+        self.as_values = True
+        self.per_sample = compile_batch(self._sample_loss)
         self.checked = False
 
-    def _sample_losses(self, X: np.ndarray, indices: Sequence[int]) -> np.ndarray:
-        if self.by_target is None:
-            return self.per_sample(X[list(indices)], self.y[list(indices)])
-        return np.array([self.by_target[self.keys[i]](X[i : i + 1])[0] for i in indices])
+    def _sample_loss(self, x: list[Value], t: Any) -> Value:
+        if not self.as_values:
+            t = [v.data for v in t] if isinstance(t, list) else t.data
+        return self.loss([self.model(x)], [t])
+
+    def _run(self, method: str, *arrays: np.ndarray, **options: Any) -> Any:
+        try:
+            return getattr(self.per_sample, method)(*arrays, **options)
+        except TypeError:
+            if not self.as_values or self.per_sample.programs:
+                raise
+        # The loss refused Values as targets: give it their numbers, one program per distinct target.
+        self.as_values = False
+        distinct = len(np.unique(self.y, axis=0))
+        self.per_sample = compile_batch(self._sample_loss, max_programs=16 + distinct)
+        return getattr(self.per_sample, method)(*arrays, **options)
 
     def _check_mean(self, X: np.ndarray, indices: Sequence[int], targets: list[Any], who: str) -> None:
         few = list(indices[:4])
         with no_grad():
             expected = self.loss([self.model(X[i].tolist()) for i in few], [targets[i] for i in few]).data
-        got = float(np.mean(self._sample_losses(X, few)))
+        got = float(np.mean(self._run("__call__", X[few], self.y[few])))
         if not abs(got - expected) <= 1e-9 * (1.0 + abs(expected)):
             raise ValueError(
                 f"{who}: compiled=True needs a loss whose value on a batch is the mean of its per-sample values "
@@ -367,18 +372,10 @@ class _CompiledLoss:
         if not self.checked:
             self._check_mean(X, indices, targets, who)
             self.checked = True
-        n = len(indices)
-        batch = X[list(indices)]
-        if self.by_target is None:
-            total = self.per_sample.backward(batch, self.y[list(indices)], reduction="sum", gradient=1.0 / n)
-        else:
-            keys = [self.keys[i] for i in indices]
-            total = 0.0
-            for key, fn in self.by_target.items():
-                rows = [j for j, k in enumerate(keys) if k == key]
-                if rows:
-                    total += fn.backward(batch[rows], reduction="sum", gradient=1.0 / n)
-        return total / n, self.outputs(batch)
+        rows = list(indices)
+        batch = X[rows]
+        loss = self._run("backward", batch, self.y[rows])
+        return loss, self.outputs(batch)
 
 
 def _batches(n: int, batch_size: int | None, shuffle: bool, rng: random.Random) -> list[list[int]]:
@@ -489,7 +486,7 @@ def fit(
     n = len(rows)
     steps_per_epoch = len(_batches(n, batch_size, False, rng))
     zero_model_grads = getattr(model, "zero_grad", None)
-    compiled_loss = _CompiledLoss(model, loss, targets, y_arr) if compiled else None
+    compiled_loss = _CompiledLoss(model, loss, y_arr) if compiled else None
 
     if not isinstance(stop_on_nonfinite, bool):
         raise TypeError(f"{who}: stop_on_nonfinite must be True or False, got {stop_on_nonfinite!r}")

@@ -69,3 +69,31 @@ def test_a_summed_loss_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match="mean of its per-sample values"):
         nn.fit(model, X, y * 2 - 1, loss=lambda o, t: F.hinge_loss(o, t, reduction="sum"),
                optimizer=nn.optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False, compiled=True)
+
+
+@pytest.mark.parametrize(
+    ("make_data", "loss", "programs"),
+    [
+        # labels as Values: hinge, mse and bce take them, so one program serves every label
+        (lambda: (nn.data.make_moons(30, noise=0.1, seed=0)[0], nn.data.make_moons(30, noise=0.1, seed=0)[1] * 2 - 1),
+         F.hinge_loss, 1),
+        (lambda: (np.linspace(-1, 1, 20).reshape(-1, 2), np.linspace(0, 3, 10)), F.mse_loss, 1),
+        # class indices must be numbers: one program per class, the class guarded on every row
+        (lambda: nn.data.make_blobs(30, centers=3, seed=2), F.cross_entropy, 3),
+    ],
+    ids=["hinge", "mse", "cross_entropy"],
+)
+def test_one_compiled_function_targets_as_an_input(make_data: Any, loss: Any, programs: int) -> None:
+    from chainrule.nn.training import _CompiledLoss
+
+    X, y = make_data()
+    y = np.asarray(y, dtype=float)
+    width = 3 if loss is F.cross_entropy else 1
+    model = nn.MLP(X.shape[1], [4, width], activation="tanh", seed=0)
+    compiled = _CompiledLoss(model, loss, y)
+    got, _ = compiled.step(X, list(range(len(y))), y.tolist(), "fit()")
+    assert compiled.per_sample.programs == programs
+    model.zero_grad()
+    targets = [int(t) for t in y] if loss is F.cross_entropy else y.tolist()
+    expected = loss([model(row.tolist()) for row in X], targets)
+    assert got == pytest.approx(expected.data, rel=1e-12)

@@ -224,6 +224,18 @@ def test_hinge_by_hand() -> None:
     assert hinge_loss(s, [1, -1, -1, 1], reduction="sum").data == 3.5
 
 
+def test_hinge_takes_labels_as_values() -> None:
+    # compiled mode feeds labels as per-sample Values: the same numbers and score gradients as plain labels
+    s = values(0.5, 2.0, -3.0, 1.0)
+    labels = values(1, -1, -1, 1)
+    loss = hinge_loss(s, labels)
+    assert loss.data == 0.875
+    loss.backward()
+    assert grads(s) == [-0.25, 0.25, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"target\[1\] = 0.0 is not a label of -1 or \+1"):
+        hinge_loss(s, values(1, 0, -1, 1))
+
+
 # ----------------------------------------------------------------------------
 # errors
 # ----------------------------------------------------------------------------
