@@ -84,6 +84,8 @@ def child_env(threads: int) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
+    if threads == 1:  # XLA (JAX) has its own pool
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     return env
 
 
@@ -122,6 +124,8 @@ def describe(result: dict[str, Any], workload: Workload) -> str:
     """A short progress line for one sample."""
     if result["status"] != "ok":
         return f"{result['status']}: {result.get('short') or result.get('error', '')}"
+    if workload.unit == "compile":
+        return ", ".join(f"width {w}: {format_seconds(f['seconds'])}" for w, f in result["widths"].items())
     unit = "node" if workload.unit == "node" else "step"
     per = result["per_node_s"] if workload.unit == "node" else result["seconds"]
     return f"{format_seconds(per)}/{unit}, gc {percent(result['gc_s'] / result['seconds'])}"
@@ -259,10 +263,44 @@ def _grad_text(cell: Cell, reference: Cell | None) -> str:
     return f"{worst:.1e} (rel {worst / scale:.1e}, {len(mine)} grads)"
 
 
+def compile_table(
+    workload: Workload, size: int, cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace
+) -> str:
+    """Render the compile-time table: one row per engine and width, time per node + edge of the traced graph."""
+    heading = f"{workload.name} (issue {workload.issue}): " + workload.title.format(n=size)
+    headers = ["engine", "width", "nodes + edges", "median", "min", "spread", "per node + edge"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for engine in args.engines:
+        cell = cells.get((workload.name, engine, True)) or cells.get((workload.name, engine, False))
+        if cell is None:
+            continue
+        label = ENGINES[engine].label
+        if not cell.ok:
+            final = cell.final or {"status": "?", "error": "no sample"}
+            rows.append([label, final["status"]] + [""] * (len(headers) - 2))
+            notes.append(f"{label}: {final['status']}: {final.get('error', '')}")
+            continue
+        for width in cell.ok[0]["widths"]:
+            times = [s["widths"][width]["seconds"] for s in cell.ok]
+            count = cell.ok[0]["widths"][width]["nodes_edges"]
+            rows.append([
+                label, width, f"{int(count):,}", format_seconds(statistics.median(times)), format_seconds(min(times)),
+                percent(spread(times)) if len(times) > 1 else "-",
+                format_seconds(statistics.median(times) / count),
+            ])
+    text = ("### " if args.markdown else "") + heading + "\n\n" + render(headers, rows, args.markdown)
+    if notes:
+        text += "\n\n" + "\n".join(("- " if args.markdown else "  ") + n for n in notes)
+    return text
+
+
 def workload_table(
     workload: Workload, size: int, cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace
 ) -> str:
     """Render one workload's table (heading, rows, notes)."""
+    if workload.unit == "compile":
+        return compile_table(workload, size, cells, args)
     nodes = workload.nodes(size) if workload.nodes else 0
     heading = f"{workload.name} (issue {workload.issue}): " + workload.title.format(n=size, nodes=nodes)
     per_key = "per_node_s" if workload.unit == "node" else "seconds"

@@ -6,12 +6,13 @@ Everything here that touches an engine runs inside a child process (see
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,12 @@ from benchmarks.measure import GcTimer, rss_bytes
 Sample = dict[str, Any]
 
 MOONS_LAYERS = [16, 16, 1]
+WIDE_LAYERS = [256, 256, 1]
+COMPILE_WIDTHS = (16, 64, 128, 256)
+
+# A step sample is the mean over at least this much time of steps (and at least --steps of them), so
+# sub-millisecond steps are not timed one or two at a time.
+MIN_SAMPLE_SECONDS = 0.25
 
 
 # ----------------------------------------------------------------------------
@@ -93,8 +100,8 @@ def tanh_chain_nodes(size: int) -> int:
 
 
 def moons_lr(step: int) -> float:
-    """micrograd's demo schedule: lr = 1.0 - 0.9 * step / 100."""
-    return 1.0 - 0.9 * step / 100
+    """micrograd's demo schedule: lr = 1.0 - 0.9 * step / 100, held at 0.1 after its 100 steps."""
+    return 1.0 - 0.9 * min(step, 100) / 100
 
 
 # ----------------------------------------------------------------------------
@@ -174,18 +181,32 @@ def measure_tanh_chain(engine: ModuleType, size: int, seed: int, options: dict[s
         }
 
 
-def measure_moons(engine: ModuleType, size: int, seed: int, options: dict[str, int]) -> Sample:
-    """One sample of the moons training step: per-step time, and the first step's gradients."""
+def measure_moons(engine: ModuleType, size: int, seed: int, options: dict[str, int],
+                  layers: Sequence[int] | None = None) -> Sample:
+    """One sample of the moons training step: per-step time, and the first step's gradients.
+
+    With ``layers`` the MLP is 2-layers[0]-...-1 (the adapter's ``moons_mlp``);
+    without, micrograd's 2-16-16-1 (its ``moons``). After the untimed warm-up
+    steps, steps run until there are at least ``steps`` of them and at least
+    ``MIN_SAMPLE_SECONDS`` of them; the sample is their mean.
+    """
     inputs, labels = make_moons(size, noise=0.1, seed=seed)
-    params = micrograd_init(2, MOONS_LAYERS, seed=seed)
-    trainer = engine.moons(params, inputs, labels)
+    if layers is None:
+        params = micrograd_init(2, MOONS_LAYERS, seed=seed)
+        trainer = engine.moons(params, inputs, labels)
+    else:
+        params = micrograd_init(2, list(layers), seed=seed)
+        # micrograd's uniform(-1, 1) weights would saturate a wide layer: scale them by 1/sqrt(fan_in) instead
+        params = _scaled_init(params, list(layers))
+        trainer = engine.moons_mlp(params, inputs, labels, list(layers))
     warmup = options.get("warmup", 1)
     steps = options.get("steps", 2)
     times: list[float] = []
     gc_times: list[float] = []
     grads: list[float] = []
-    first_loss = math.nan
-    for k in range(warmup + steps):
+    first_loss = last_loss = math.nan
+    k = 0
+    while k < warmup + steps or sum(times) < MIN_SAMPLE_SECONDS:
         with GcTimer() as timer:
             start = time.perf_counter()
             loss = trainer.step(moons_lr(k))
@@ -196,15 +217,50 @@ def measure_moons(engine: ModuleType, size: int, seed: int, options: dict[str, i
         if k >= warmup:
             times.append(done - start)
             gc_times.append(timer.seconds)
+        last_loss = loss
+        k += 1
     return {
         "status": "ok",
         "seconds": sum(times) / len(times),
         "gc_s": sum(gc_times) / len(gc_times),
-        "steps": steps,
+        "steps": len(times),
         "warmup": warmup,
         "first_loss": first_loss,
+        "last_loss": last_loss,
         "grads": grads,
     }
+
+
+def _scaled_init(params: list[float], layers: list[int]) -> list[float]:
+    """micrograd_init's parameters with each weight divided by sqrt(fan_in) (LeCun's scale)."""
+    out: list[float] = []
+    offset = 0
+    for fan_in, fan_out in mlp_shapes(2, layers):
+        scale = 1.0 / math.sqrt(fan_in)
+        for _ in range(fan_out):
+            out.extend(w * scale for w in params[offset : offset + fan_in])
+            out.append(params[offset + fan_in])
+            offset += fan_in + 1
+    return out
+
+
+def measure_compile(engine: ModuleType, size: int, seed: int, options: dict[str, int]) -> Sample:
+    """One sample of compile time: the moons loss of an MLP 2-w-w-1 for each width in ``COMPILE_WIDTHS``.
+
+    Compile time is the first step's time less the second's (tracing, grouping
+    and the safety-net probe); it is divided by the traced graph's nodes plus
+    edges, which a linear compiler keeps flat across widths.
+    """
+    inputs, labels = make_moons(size, noise=0.1, seed=seed)
+    widths: dict[str, dict[str, float]] = {}
+    total = 0.0
+    for width in COMPILE_WIDTHS:
+        layers = [width, width, 1]
+        params = _scaled_init(micrograd_init(2, layers, seed=seed), layers)
+        figures = engine.compile_mlp(params, inputs, labels, layers)
+        widths[str(width)] = figures
+        total += figures["seconds"]
+    return {"status": "ok", "seconds": total, "gc_s": 0.0, "widths": widths}
 
 
 # ----------------------------------------------------------------------------
@@ -235,12 +291,17 @@ class Workload:
     unit: str
     size: int
     quick_size: int
-    measure: Callable[[ModuleType, int, int, dict[str, int]], Sample]
+    measure: Callable[..., Sample]
     nodes: Callable[[int], int] | None = None
     skip: dict[str, str] = field(default_factory=dict)
     reference: str = BASELINE
     issue: int = 2
 
+
+_SLOW_SCALARS = {
+    "micrograd": "not run by default: about 100 s a step at 10k points (name it in --engines to run it)",
+    "torch-scalar": "not run by default: about 50 s a step at 10k points (name it in --engines to run it)",
+}
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
@@ -276,6 +337,18 @@ WORKLOADS: dict[str, Workload] = {
             issue=3,
         ),
         Workload(
+            "moons-1k",
+            "moons",
+            "moons training step: MLP 2-16-16-1, {n:,} points, hinge + 1e-4 L2, forward + backward + SGD",
+            "step",
+            1_000,
+            200,
+            measure_moons,
+            skip=_SLOW_SCALARS,
+            reference="torch-batched",
+            issue=13,
+        ),
+        Workload(
             "moons-10k",
             "moons",
             "moons training step: MLP 2-16-16-1, {n:,} points, hinge + 1e-4 L2, forward + backward + SGD",
@@ -283,12 +356,44 @@ WORKLOADS: dict[str, Workload] = {
             10_000,
             300,
             measure_moons,
-            skip={
-                "micrograd": "not run by default: about 100 s a step (name it in --engines to run it)",
-                "torch-scalar": "not run by default: about 50 s a step (name it in --engines to run it)",
-            },
+            skip=_SLOW_SCALARS,
             reference="torch-batched",
             issue=6,
+        ),
+        Workload(
+            "moons-100k",
+            "moons",
+            "moons training step: MLP 2-16-16-1, {n:,} points, hinge + 1e-4 L2, forward + backward + SGD",
+            "step",
+            100_000,
+            400,
+            measure_moons,
+            skip={**_SLOW_SCALARS, "chainrule": "not run by default: about 50 s a step (name it in --engines)"},
+            reference="torch-batched",
+            issue=13,
+        ),
+        Workload(
+            "wide-1k",
+            "moons_mlp",
+            "moons training step: MLP 2-256-256-1 (weights / sqrt(fan_in)), {n:,} points, hinge + 1e-4 L2, "
+            "forward + backward + SGD",
+            "step",
+            1_000,
+            100,
+            functools.partial(measure_moons, layers=WIDE_LAYERS),
+            reference="torch-batched",
+            issue=13,
+        ),
+        Workload(
+            "compile",
+            "compile_mlp",
+            "compile time of the moons loss (trace, group, probe), MLP 2-w-w-1, {n:,} points",
+            "compile",
+            100,
+            100,
+            measure_compile,
+            reference="chainrule-compiled",
+            issue=13,
         ),
     )
 }
@@ -322,4 +427,9 @@ TARGETS: list[Target] = [
     Target("moons", "chainrule", "time", 0.1, issue=3),
     Target("moons", "chainrule", "time", 0.05, issue=6),
     Target("moons-10k", "chainrule-compiled", "time", 3.0, reference="torch-batched", issue=6),
+    Target("moons", "chainrule-compiled", "time", 1.0, reference="torch-batched", issue=13),
+    Target("moons-1k", "chainrule-compiled", "time", 1.0, reference="torch-batched", issue=13),
+    Target("moons-10k", "chainrule-compiled", "time", 1.0, reference="torch-batched", issue=13),
+    Target("moons-100k", "chainrule-compiled", "time", 1.0, reference="torch-batched", issue=13),
+    Target("wide-1k", "chainrule-compiled", "time", 2.0, reference="torch-batched", issue=13),
 ]

@@ -41,6 +41,7 @@ ENGINES: dict[str, EngineInfo] = {
         EngineInfo("chainrule-compiled", "chainrule compiled", "benchmarks.engines.chainrule_compiled"),
         EngineInfo("torch-scalar", "PyTorch scalar", "benchmarks.engines.torch_scalar"),
         EngineInfo("torch-batched", "PyTorch batched", "benchmarks.engines.torch_batched"),
+        EngineInfo("jax", "JAX jit", "benchmarks.engines.jax_jit"),
     )
 }
 

@@ -9,6 +9,11 @@ means "not applicable" in the table):
 * ``tanh_chain(x0, steps) -> Graph``: ``x = tanh(x)`` ``steps`` times.
 * ``moons(params, inputs, labels) -> Trainer``: the MLP 2-16-16-1 with the
   given initial parameters (micrograd's order) on the given data.
+* ``moons_mlp(params, inputs, labels, layers) -> Trainer``: the same step for
+  an MLP 2-layers[0]-...-1 (the batched engines).
+* ``compile_mlp(params, inputs, labels, layers) -> dict``: a compiling
+  engine's compile time for that MLP's loss (``seconds``) and the size of
+  the traced graph (``nodes_edges``).
 
 Building the graph is the forward pass; the harness times it, then times
 ``Graph.backward()``.

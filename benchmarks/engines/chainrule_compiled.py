@@ -9,6 +9,7 @@ depend on the sample, so the program computes it once per batch). The label
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ if not hasattr(autograd, "compile"):  # pragma: no cover - an older tree
     raise Unavailable("this chainrule has no autograd.compile")
 
 LABEL = "chainrule compiled"
-__all__ = ["LABEL", "moons", "moons_mlp", "version"]
+__all__ = ["LABEL", "compile_mlp", "moons", "moons_mlp", "version"]
 
 
 class _Trainer:
@@ -66,3 +67,24 @@ def moons_mlp(
 ) -> _Trainer:
     """Return a trainer for ``nn.MLP(2, layers)`` whose steps run through ``autograd.compile``."""
     return _Trainer(params, inputs, labels, layers)
+
+
+def compile_mlp(
+    params: Sequence[float], inputs: Sequence[Sequence[float]], labels: Sequence[float], layers: Sequence[int]
+) -> dict[str, float]:
+    """Time the compile of the moons loss of ``nn.MLP(2, layers)``: the first step less the second.
+
+    Returns:
+        ``seconds`` (the compile time) and ``nodes_edges`` (of the traced graph).
+    """
+    trainer = _Trainer(params, inputs, labels, layers)
+    start = time.perf_counter()
+    trainer.loss.backward(trainer.X, trainer.y)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.loss.backward(trainer.X, trainer.y)
+    second = time.perf_counter() - start
+    graph = trainer.loss.graph
+    assert graph is not None
+    order = autograd.topological_order(graph)
+    return {"seconds": first - second, "nodes_edges": float(len(order) + sum(len(v.parents) for v in order))}
