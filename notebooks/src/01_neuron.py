@@ -186,6 +186,16 @@ assert all(x.op == "" and x.scope is None and set(consumers[id(x)]) == {"dot"} f
 assert all(ops == ["dot", "tanh"] for scope, ops in per_neuron.items() if scope.startswith("layers.0"))
 
 # %% [markdown]
+# The same network in the network view (`viz.draw(..., view="network")`, the course notes' picture, after a
+# `backward()` from the output): the inputs are the dashed column on the left, plain numbers with no
+# activation and no bias; each circle of the hidden layer is one neuron, sum and tanh together, showing its
+# output (bold) and its gradient (italics); each edge is one weight, labelled with $\partial L / \partial w$.
+
+# %%
+net_out.backward()
+viz.draw(net_out, view="network")
+
+# %% [markdown]
 # - **Input neurons** are the inputs themselves: leaves with no op, made outside every module, feeding the
 #   first layer's weighted sums directly. Nothing is applied to them, no activation, no weight: the "input
 #   layer" has no parameters (`MLP(2, ...)` has none for its 2 inputs). The claim that they process the input

@@ -67,16 +67,29 @@ print(f"before training: loss {total_loss.data:.4f}, accuracy {acc:.0%}")
 print(f"the graph of this loss has {len(autograd.topological_order(total_loss))} nodes")
 
 # %% [markdown]
-# That graph is too big to draw node by node, but one sample's part of it can be drawn with each layer
-# collapsed into a summary box (`viz.draw(..., collapse=[...])`): how many ops and parameters it holds, its
-# largest $|\text{grad}|$, and how many of its parameters are **cut off** for this sample: they get no
-# gradient because the ReLU they feed is off (its local derivative is 0), so this sample cannot change them.
+# That graph is too big to draw node by node, but one sample's part of it can be drawn as the network it
+# is, the picture of the course notes: `viz.draw(..., view="network")` puts one circle per neuron in one
+# column per layer (its output value in bold, its gradient in italics), one edge per weight labelled and
+# coloured by $\partial L / \partial w$, and the loss after the output. It is built from the graph the engine
+# recorded, so it shows what `backward()` computed for this one sample. Dashed circles are ReLUs that are
+# off for this sample (output 0, local derivative 0): every weight that feeds them gets exactly zero
+# gradient (a dotted grey edge), and so does every weight leaving them (their output is 0), so this sample
+# cannot change those weights.
 
 # %%
 sample = 0
 sample_loss = (1 - y[sample] * model(X[sample])).relu()
+model.zero_grad()
 sample_loss.backward()
-viz.draw(sample_loss, collapse=["layers.0", "layers.1", "layers.2"])  # the training loop zeroes the grads first
+with autograd.no_grad():
+    hidden1 = model.layers[0](X[sample])
+    hidden2 = model.layers[1](hidden1)
+off = [sum(v.data == 0.0 for v in hidden) for hidden in (hidden1, hidden2)]
+zero_grads = sum(p.grad == 0.0 for p in model.parameters())
+print(f"ReLUs off for this sample, per hidden layer: {off}; parameters with exactly zero gradient: "
+      f"{zero_grads} of {len(model.parameters())}")
+assert zero_grads > 100 and all(0 < k < 16 for k in off)
+viz.draw(sample_loss, view="network")
 
 # %% [markdown]
 # ## Training, written out as micrograd writes it
