@@ -7,8 +7,10 @@ claims with ``assert``s; here a few headline figures are checked as well.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import re
+import struct
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -70,6 +72,43 @@ def test_relative_links_in_the_text_point_at_committed_files(name: str) -> None:
     assert not missing, f"{name} links to missing files: {missing}"
 
 
+def _png_dpi(png: bytes) -> float:
+    """The resolution a PNG records in its pHYs chunk, in dots per inch (0 when it records none)."""
+    offset = 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        if png[offset + 4 : offset + 8] == b"pHYs":
+            x, _, unit = struct.unpack(">IIB", png[offset + 8 : offset + 17])
+            return x * 0.0254 if unit == 1 else 0.0
+        offset += 12 + length
+    return 0.0
+
+
+def test_png_dpi_reads_the_phys_chunk() -> None:
+    header = b"\x89PNG\r\n\x1a\n"
+    phys = struct.pack(">I", 9) + b"pHYs" + struct.pack(">IIB", 4724, 4724, 1) + b"\0\0\0\0"
+    assert round(_png_dpi(header + phys)) == 120
+    assert _png_dpi(header) == 0.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figures_are_drawn_at_110_dpi_or_more(name: str) -> None:
+    nb = nbformat.read(build.notebook_path(build.SOURCES / f"{name}.py"), as_version=4)
+    pngs = [base64.b64decode(o["data"]["image/png"]) for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    low = [round(_png_dpi(png)) for png in pngs if _png_dpi(png) < 110]
+    assert not low, f"{name}: figures below 110 dpi (dpi: {low}); set figure.dpi"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_text_smaller_than_9_points_is_asked_for(name: str) -> None:
+    text = (build.SOURCES / f"{name}.py").read_text(encoding="utf-8")
+    sizes = re.findall(r"fontsize[\"']?\s*[=:]\s*([0-9.]+)", text) + re.findall(r"\"font\.size\":\s*([0-9.]+)", text)
+    assert sizes, f"{name} sets no font size"
+    assert all(float(size) >= 9 for size in sizes), f"{name} asks for text below 9 pt: {sizes}"
+    assert not re.search(r"fontsize=[\"'](x-small|xx-small|small)", text), f"{name} asks for small text"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_outputs_carry_no_memory_addresses(name: str) -> None:
     # An address (<... at 0x7f...>) changes on every run, so every rebuild would differ.
@@ -89,6 +128,81 @@ def test_no_markdown_heading_is_left_inside_a_code_cell(name: str) -> None:
         if cell.cell_type == "code":
             headings = [line for line in cell.source.splitlines() if re.match(r"#\s*#+ ", line)]
             assert not headings, f"{name}, cell {cell.id}: markdown headings inside a code cell: {headings}"
+
+
+VERDICT = re.compile(r"\*\*(Right|Partly right|Wrong)\b")
+LEDGER_HEADING = "## The course notes' claims on this question"
+
+
+def _ledger(name: str) -> list[str]:
+    """The items of a notebook's ledger of the course notes' claims, each joined onto one line."""
+    nb = build.build(build.SOURCES / f"{name}.py")
+    cells = [c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith(LEDGER_HEADING)]
+    if not cells:
+        return []
+    assert len(cells) == 1, f"{name} has {len(cells)} ledgers"
+    items = re.split(r"\n(?=- \*\*Question)", cells[0])[1:]
+    return [" ".join(line.strip() for line in item.splitlines()) for item in items]
+
+
+def _headings(name: str) -> list[str]:
+    nb = build.build(build.SOURCES / f"{name}.py")
+    return [line.lstrip("#").strip() for c in nb.cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if line.startswith("#")]
+
+
+QUESTION_NOTEBOOKS = {"01": 1, "02": 2, "03": 3, "04": 4, "05": 5}
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n[:2] in QUESTION_NOTEBOOKS])
+def test_each_question_notebook_has_a_ledger_of_the_notes_claims(name: str) -> None:
+    items = _ledger(name)
+    assert items, f"{name} has no ledger ({LEDGER_HEADING!r} with items '- **Question N.** ...')"
+    headings = _headings(name)
+    for item in items:
+        assert item.startswith(f"- **Question {QUESTION_NOTEBOOKS[name[:2]]}.**"), f"{name}: wrong question: {item}"
+        assert VERDICT.search(item), f"{name}: no verdict (right / partly right / wrong): {item}"
+        shown = re.search(r"\*Shown in: (.+?)\*$", item)
+        assert shown, f"{name}: the item names no section: {item}"
+        for section in shown.group(1).rstrip(".").split("; "):
+            assert any(h.startswith(section.strip()) for h in headings), f"{name}: no section {section!r}"
+
+
+# Every claim of the course notes on the five questions: a phrase of it, and the notebook whose ledger has it.
+NOTES_CLAIMS = {
+    "weighted sum of its inputs plus a bias": "01",
+    "weighted average": "01",
+    "stores a value": "01",
+    "computes a function": "01",
+    "process it through activation function": "01",
+    "placed outside the neuron": "01",
+    "pixels": "01",
+    "step size of gradient descent": "02",
+    "oscillates or diverges": "02",
+    "must lie in (0, 1)": "02",
+    "stays identical": "03",
+    "asymmetry": "03",
+    "Random normal or uniform": "03",
+    "U(0, 1)": "03",
+    "Xavier / Glorot": "03",
+    "He / Kaiming": "03",
+    "measure of the error": "04",
+    "difference between predicted and actual": "04",
+    "MSE is a loss": "04",
+    "Categorical cross-entropy": "04",
+    "NLL is a loss": "04",
+    "sum, over its consumers": "05",
+    "vanish": "05",
+    "back propagation helps after the optimizer step": "05",
+    "infinite": "05",
+}
+
+
+def test_every_claim_of_the_notes_is_in_exactly_one_ledger() -> None:
+    ledgers = {name[:2]: " ".join(_ledger(name)).lower() for name in NAMES}
+    for phrase, where in NOTES_CLAIMS.items():
+        found = [n for n, text in ledgers.items() if phrase.lower() in text]
+        assert found == [where], f"{phrase!r} is in the ledgers of {found}, expected only {where}"
 
 
 def _run(name: str, tmp_path: Path) -> nbformat.NotebookNode:
