@@ -49,7 +49,7 @@ import re
 import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from chainrule.autograd import PARAMETER, Value, scope
 
@@ -61,6 +61,8 @@ FORMAT = "chainrule.nn/1"
 _REGISTRY: dict[tuple[str, str], type[Module]] = {}
 
 _QUIET_NAN_BITS = 0x7FF8000000000000
+
+_M = TypeVar("_M", bound="Module")
 
 
 class IncompatibleKeys(NamedTuple):
@@ -300,6 +302,35 @@ class Module:
                     obj.scope = path or None
             for name, child in module.named_children():
                 child._scope_name = name
+
+    # Training mode, PyTorch's flag: set by train() and eval() on a module and every module below it.
+    # Nothing in chainrule depends on it yet; a module whose forward differs (dropout) would read it.
+    training: bool = True
+
+    def train(self: _M, mode: bool = True) -> _M:
+        """Set training mode (``mode=True``) or evaluation mode on this module and every module below it.
+
+        As PyTorch's ``Module.train``: it sets ``.training`` and changes
+        nothing else (no chainrule module behaves differently yet).
+
+        Args:
+            mode: True for training, False for evaluation.
+
+        Returns:
+            The module itself, so calls chain: ``model.train().zero_grad()``.
+
+        Raises:
+            TypeError: ``mode`` is not a bool.
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"{type(self).__name__}.train(): mode must be True or False, got {mode!r}")
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self: _M) -> _M:
+        """Set evaluation mode: the same as ``train(False)``; returns the module."""
+        return self.train(False)
 
     def zero_grad(self) -> None:
         """Set the gradient of every parameter to 0.0."""

@@ -25,11 +25,10 @@ import math
 import numbers
 import random
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +40,7 @@ from chainrule.nn.optim import mean_and_max_abs
 __all__ = ["History", "accuracy", "fit", "grad_stats"]
 
 # The progress bar appears only once a run has taken this long (seconds), and
-# is redrawn at most every _PROGRESS_INTERVAL seconds.
+# is redrawn at most every _PROGRESS_INTERVAL seconds (tqdm's delay and mininterval).
 _PROGRESS_DELAY = 0.5
 _PROGRESS_INTERVAL = 0.1
 
@@ -277,42 +276,54 @@ def accuracy(model: Any, X: Any, y: Any, *, threshold: float | None = None) -> f
     return scorer.correct(outputs, range(len(outputs))) / len(outputs)
 
 
+def _in_jupyter() -> bool:
+    """Whether this process is a Jupyter kernel (notebook, JupyterLab, VS Code, Colab): its stderr is no terminal,
+    but what it writes is shown."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class _Progress:
-    """A one-line text progress bar on a terminal, redrawn in place with '\\r'."""
+    """nn.fit's progress bar, drawn by ``tqdm.auto``: a widget in Jupyter, a text line on a terminal.
 
-    def __init__(self, total: int, epochs: int, enabled: bool, stream: TextIO) -> None:
-        isatty = getattr(stream, "isatty", None)
-        self.enabled = bool(enabled and callable(isatty) and isatty())
-        self.total = total
+    It shows only where someone watches: in a Jupyter kernel, or when stderr
+    is a terminal; never in a pipe or a CI log (stderr is not a terminal
+    there). In a kernel without ipywidgets, tqdm.auto falls back to text,
+    which Jupyter shows too. The bar appears once a run has taken
+    ``_PROGRESS_DELAY`` seconds, so short runs print nothing.
+    """
+
+    def __init__(self, total: int, epochs: int, enabled: bool) -> None:
         self.epochs = epochs
-        self.stream = stream
-        self.start = time.perf_counter()
-        self.last_draw = -math.inf
-        self.drawn = False
+        self.bar: Any = None
+        self.epoch = 0
+        if not enabled:
+            return
+        isatty = getattr(sys.stderr, "isatty", None)
+        if not (_in_jupyter() or (callable(isatty) and isatty())):
+            return
+        from tqdm.auto import tqdm  # imported here: its notebook-or-terminal choice is made at import
 
-    def update(self, step: int, epoch: int, loss: float, acc: float) -> None:
-        if not self.enabled:
+        self.epoch = 1
+        self.bar = tqdm(total=total, desc=f"epoch 1/{epochs}", unit="step", delay=_PROGRESS_DELAY,
+                        mininterval=_PROGRESS_INTERVAL, disable=False, leave=True, dynamic_ncols=True)
+
+    def update(self, epoch: int, loss: float, acc: float) -> None:
+        bar = self.bar
+        if bar is None:
             return
-        now = time.perf_counter()
-        done = step == self.total
-        if now - self.start < _PROGRESS_DELAY and not (done and self.drawn):
-            return
-        if now - self.last_draw < _PROGRESS_INTERVAL and not done:
-            return
-        self.last_draw = now
-        self.drawn = True
-        filled = round(20 * step / self.total)
-        text = f"\repoch {epoch}/{self.epochs} [{'#' * filled}{'.' * (20 - filled)}] loss {loss:.4g}"
-        if not math.isnan(acc):
-            text += f"  accuracy {acc:.1%}"
-        text += f"  {now - self.start:.1f}s"
-        self.stream.write(text)
-        self.stream.flush()
+        if epoch != self.epoch:
+            self.epoch = epoch
+            bar.set_description_str(f"epoch {epoch}/{self.epochs}", refresh=False)
+        text = f"loss {loss:.4g}" + ("" if math.isnan(acc) else f", accuracy {acc:.1%}")
+        bar.set_postfix_str(text, refresh=False)
+        bar.update(1)
 
     def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _CompiledLoss:
@@ -430,8 +441,10 @@ def fit(
         epochs: the number of passes over the data.
         batch_size: samples per step; None (or >= n) for the whole set (full batch).
         schedule: a learning-rate schedule with ``step()``, stepped after every optimizer step.
-        progress: show a progress bar on stderr when it is a terminal and
-            the run takes more than half a second.
+        progress: show a progress bar (``tqdm.auto``) where someone watches:
+            a widget in Jupyter, a text line on stderr when it is a
+            terminal; nothing in pipes and CI logs, nor for runs shorter
+            than half a second. False: never.
         track_grads: record :func:`grad_stats` after each epoch's last backward.
         shuffle: reshuffle the samples into new minibatches every epoch.
         seed: an int or ``random.Random`` for the shuffling (None: fresh entropy).
@@ -492,8 +505,7 @@ def fit(
         raise TypeError(f"{who}: stop_on_nonfinite must be True or False, got {stop_on_nonfinite!r}")
 
     history = History()
-    bar = _Progress(epochs * steps_per_epoch, epochs, progress, sys.stderr)
-    step = 0
+    bar = _Progress(epochs * steps_per_epoch, epochs, progress)
     try:
         for epoch in range(1, epochs + 1):
             total_loss = 0.0
@@ -530,8 +542,7 @@ def fit(
                 optimizer.step()
                 if schedule is not None:
                     schedule.step()
-                step += 1
-                bar.update(step, epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
+                bar.update(epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
             # Full batch: the loss itself (L * n / n can be off by an ulp).
             history.loss.append(batch_loss if len(batches) == 1 else total_loss / seen)
             history.accuracy.append(correct / seen if scorer.active else math.nan)

@@ -131,26 +131,132 @@ def test_errors(call: Any, error: type[Exception], match: str) -> None:
 def test_train_test_split() -> None:
     X = np.arange(20.0).reshape(10, 2)
     y = np.arange(10)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.25, seed=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
     assert len(X_test) == len(y_test) == 3  # ceil(2.5), as scikit-learn
     assert len(X_train) == len(y_train) == 7
     assert sorted(np.concatenate([y_train, y_test]).tolist()) == list(range(10))
     np.testing.assert_array_equal(X_train[:, 0], 2 * y_train)  # rows keep their labels
     np.testing.assert_array_equal(X_test[:, 0], 2 * y_test)
-    again = train_test_split(X, y, test_fraction=0.25, seed=0)
-    assert all(np.array_equal(a, b) for a, b in zip(again, (X_train, X_test, y_train, y_test)))
-    _, X_last, _, y_last = train_test_split(X.tolist(), y.tolist(), test_fraction=0.2, shuffle=False)
+    for again in (train_test_split(X, y, test_size=0.25, random_state=0), train_test_split(X, y, seed=0),
+                  train_test_split(X, y, test_fraction=0.25, seed=0)):  # the other names, the default 0.25
+        assert all(np.array_equal(a, b) for a, b in zip(again, (X_train, X_test, y_train, y_test)))
+    _, X_last, _, y_last = train_test_split(X.tolist(), y.tolist(), test_size=0.2, shuffle=False)
     assert y_last.tolist() == [8, 9] and X_last.tolist() == [[16.0, 17.0], [18.0, 19.0]]
+    # Without shuffling, the training set first and the test set right after it (samples past both are left out).
+    y_train, y_test = train_test_split(X, y, test_size=2, train_size=0.5, shuffle=False)[2:]
+    assert (y_train.tolist(), y_test.tolist()) == ([0, 1, 2, 3, 4], [5, 6])
+
+
+# scikit-learn 1.9.1's train_test_split on n = 1, 2, 4, 10, 33 samples: (len(train), len(test)), None for its
+# ValueError. A float is a share (test rounded up, train down), an int a count; sizes past n, a float sum past 1
+# and an empty set are errors.
+SKLEARN_SIZES = [
+    (None, None, [None, (1, 1), (3, 1), (7, 3), (24, 9)]),
+    (None, 0.1, [None, None, None, (1, 9), (3, 30)]),
+    (None, 0.5, [None, (1, 1), (2, 2), (5, 5), (16, 17)]),
+    (None, 0.75, [None, (1, 1), (3, 1), (7, 3), (24, 9)]),
+    (None, 1, [None, (1, 1), (1, 3), (1, 9), (1, 32)]),
+    (None, 3, [None, None, (3, 1), (3, 7), (3, 30)]),
+    (0.1, None, [None, (1, 1), (3, 1), (9, 1), (29, 4)]),
+    (0.1, 0.1, [None, None, None, (1, 1), (3, 4)]),
+    (0.1, 0.5, [None, (1, 1), (2, 1), (5, 1), (16, 4)]),
+    (0.1, 0.75, [None, (1, 1), (3, 1), (7, 1), (24, 4)]),
+    (0.1, 1, [None, (1, 1), (1, 1), (1, 1), (1, 4)]),
+    (0.1, 3, [None, None, (3, 1), (3, 1), (3, 4)]),
+    (0.25, None, [None, (1, 1), (3, 1), (7, 3), (24, 9)]),
+    (0.25, 0.1, [None, None, None, (1, 3), (3, 9)]),
+    (0.25, 0.5, [None, (1, 1), (2, 1), (5, 3), (16, 9)]),
+    (0.25, 0.75, [None, (1, 1), (3, 1), (7, 3), (24, 9)]),
+    (0.25, 1, [None, (1, 1), (1, 1), (1, 3), (1, 9)]),
+    (0.25, 3, [None, None, (3, 1), (3, 3), (3, 9)]),
+    (0.5, None, [None, (1, 1), (2, 2), (5, 5), (16, 17)]),
+    (0.5, 0.1, [None, None, None, (1, 5), (3, 17)]),
+    (0.5, 0.5, [None, (1, 1), (2, 2), (5, 5), (16, 17)]),
+    (0.5, 0.75, [None, None, None, None, None]),
+    (0.5, 1, [None, (1, 1), (1, 2), (1, 5), (1, 17)]),
+    (0.5, 3, [None, None, None, (3, 5), (3, 17)]),
+    (0.95, None, [None, None, None, None, (1, 32)]),
+    (0.95, 0.1, [None, None, None, None, None]),
+    (0.95, 1, [None, None, None, None, (1, 32)]),
+    (1, None, [None, (1, 1), (3, 1), (9, 1), (32, 1)]),
+    (1, 0.1, [None, None, None, (1, 1), (3, 1)]),
+    (1, 0.75, [None, (1, 1), (3, 1), (7, 1), (24, 1)]),
+    (1, 1, [None, (1, 1), (1, 1), (1, 1), (1, 1)]),
+    (1, 3, [None, None, (3, 1), (3, 1), (3, 1)]),
+    (3, None, [None, None, (1, 3), (7, 3), (30, 3)]),
+    (3, 0.5, [None, None, None, (5, 3), (16, 3)]),
+    (3, 1, [None, None, (1, 3), (1, 3), (1, 3)]),
+    (3, 3, [None, None, None, (3, 3), (3, 3)]),
+    (0.0, None, [None] * 5),
+    (1.0, 0.5, [None] * 5),
+    (0, 1, [None] * 5),
+]
+
+
+@pytest.mark.parametrize(("test_size", "train_size", "expected"), SKLEARN_SIZES)
+def test_train_test_split_sizes_are_scikit_learns(test_size: Any, train_size: Any, expected: list[Any]) -> None:
+    for n, sizes in zip([1, 2, 4, 10, 33], expected, strict=True):
+        X = np.arange(n)
+        for shuffle in (True, False):
+            if sizes is None:
+                with pytest.raises(ValueError):
+                    train_test_split(X, X, test_size=test_size, train_size=train_size, shuffle=shuffle)
+                continue
+            X_train, X_test, y_train, y_test = train_test_split(X, X, test_size=test_size, train_size=train_size,
+                                                                shuffle=shuffle, random_state=0)
+            assert (len(X_train), len(X_test)) == (len(y_train), len(y_test)) == sizes
+            assert not set(X_train.tolist()) & set(X_test.tolist())
+
+
+@pytest.mark.parametrize(
+    ("n", "test_size", "train_size", "random_state", "train", "test"),
+    [  # scikit-learn 1.9.1's splits of np.arange(n)
+        (10, None, None, 0, [9, 1, 6, 7, 3, 0, 5], [2, 8, 4]),
+        (10, 3, None, 42, [0, 7, 2, 9, 4, 3, 6], [8, 1, 5]),
+        (12, 0.3, 0.5, 7, [0, 1, 11, 8, 3, 6], [7, 10, 2, 5]),
+        (7, None, 0.5, 2**32 - 1, [4, 2, 3], [1, 5, 0, 6]),
+    ],
+)
+def test_train_test_split_with_an_int_random_state_is_scikit_learns_split(
+    n: int, test_size: Any, train_size: Any, random_state: int, train: list[int], test: list[int]
+) -> None:
+    X = np.arange(n)
+    for state in (random_state, np.random.RandomState(random_state)):
+        X_train, X_test, _, _ = train_test_split(X, X, test_size=test_size, train_size=train_size,
+                                                 random_state=state)
+        assert (X_train.tolist(), X_test.tolist()) == (train, test)
+    X_train, X_test, _, _ = train_test_split(X, X, test_size=test_size, train_size=train_size, seed=random_state)
+    assert (X_train.tolist(), X_test.tolist()) == (train, test)
+
+
+def test_train_test_split_with_other_generators() -> None:
+    X = np.arange(40)
+    a = train_test_split(X, X, random_state=np.random.default_rng(5))
+    b = train_test_split(X, X, random_state=np.random.default_rng(5))
+    c = train_test_split(X, X, random_state=random.Random(5))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert sorted(np.concatenate([c[0], c[1]]).tolist()) == list(range(40)) and len(c[1]) == 10
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
         ({"y": np.arange(9)}, ValueError, "X has 10 rows but y has 9"),
-        ({"test_fraction": 0.0}, ValueError, r"test_fraction must be in \(0, 1\)"),
-        ({"test_fraction": 1.0}, ValueError, r"test_fraction must be in \(0, 1\)"),
-        ({"test_fraction": 0.95}, ValueError, "leaves no training samples"),
-        ({"test_fraction": "0.5"}, TypeError, "test_fraction must be a number"),
+        ({"test_size": 0.0}, ValueError, r"test_size=0.0 must be a float in \(0, 1\)"),
+        ({"test_size": 1.0}, ValueError, r"test_size=1.0 must be a float in \(0, 1\)"),
+        ({"test_size": math.nan}, ValueError, r"test_size=nan must be a float in \(0, 1\)"),
+        ({"test_size": 10}, ValueError, r"test_size=10 must be a count from 1 to 9 \(there are 10 samples\)"),
+        ({"train_size": 0}, ValueError, "train_size=0 must be a count from 1 to 9"),
+        ({"test_size": 0.95}, ValueError, "with 10 samples and test_size=0.95, train_size=None, the training set "
+                                          "would be empty"),
+        ({"test_size": 0.5, "train_size": 0.75}, ValueError, r"test_size \+ train_size = 1.25 is more than 1"),
+        ({"test_size": 5, "train_size": 6}, ValueError, "6 training and 5 test samples are more than the 10"),
+        ({"test_size": "0.5"}, TypeError, "test_size must be an int .* got str '0.5'"),
+        ({"train_size": True}, TypeError, "train_size must be an int"),
+        ({"test_size": 0.5, "test_fraction": 0.5}, TypeError, "got both test_size=0.5 and test_fraction=0.5"),
+        ({"seed": 1, "random_state": 2}, TypeError, "got both seed=1 and random_state=2; they are the same option"),
+        ({"random_state": -1}, ValueError, r"an int random_state must be in \[0, 2\*\*32\)"),
+        ({"random_state": "0"}, TypeError, "seed must be an int, a numpy Generator"),
         ({"X": 3.0}, ValueError, "one row per sample"),
     ],
 )
@@ -159,6 +265,15 @@ def test_train_test_split_errors(kwargs: dict[str, Any], error: type[Exception],
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(error, match=match):
         train_test_split(X, y, **args)
+
+
+@pytest.mark.parametrize("make", [make_moons, make_circles, make_spirals, make_blobs])
+def test_generators_take_random_state_as_another_name_for_seed(make: Any) -> None:
+    X, y = make(30, seed=4)
+    X2, y2 = make(30, random_state=4)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    with pytest.raises(TypeError, match=rf"{make.__name__}\(\): got both seed=4 and random_state=4"):
+        make(30, seed=4, random_state=4)
 
 
 def _spirals_class_by_class(n: int, k: int, noise: float, turns: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

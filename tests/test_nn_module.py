@@ -594,3 +594,40 @@ def test_not_json_files(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ValueError, match="not UTF-8"):
         nn.load(bad)
+
+
+# ----------------------------------------------------------------------------
+# train() and eval(): PyTorch's flag
+# ----------------------------------------------------------------------------
+
+
+def test_train_and_eval_set_the_flag_on_every_module_below() -> None:
+    model = nn.MLP(2, [3, 1], seed=0)
+    modules = list(model.modules())
+    assert len(modules) == 1 + 2 + 4  # the MLP, its layers, their neurons
+    assert all(m.training is True for m in modules)  # as PyTorch: a new module trains
+    assert model.eval() is model
+    assert all(m.training is False for m in modules)
+    assert model.train() is model and all(m.training is True for m in modules)
+    assert model.train(False) is model and all(m.training is False for m in modules)
+    # Only the module and what is below it: a layer's eval leaves the MLP and the other layer alone.
+    model.train()
+    model.layers[1].eval()
+    assert [m.training for m in modules] == [True, True, True, True, True, False, False]  # depth first
+    # The flag changes nothing else: parameters, names, config, outputs.
+    assert "training" not in model.get_config() and model.num_parameters() == 13
+    before = model([1.0, -2.0]).data
+    model.eval()
+    assert model([1.0, -2.0]).data == before
+    with pytest.raises(TypeError, match=r"MLP\.train\(\): mode must be True or False, got 'no'"):
+        model.train("no")  # type: ignore[arg-type]
+
+
+def test_train_and_eval_on_a_module_without_constructor_call_chain() -> None:
+    class Bare(nn.Module):
+        def __init__(self) -> None:  # does not call super().__init__(), as micrograd's modules don't
+            self.child = nn.Neuron(1, seed=0)
+
+    bare = Bare()
+    assert bare.training and bare.child.training
+    assert bare.eval().training is False and bare.child.training is False

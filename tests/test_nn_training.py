@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import math
 import random
+import re
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import import_or_need
 
 from chainrule import autograd, nn
 from chainrule.autograd import Value
@@ -200,10 +204,11 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def _fit_quietly(progress: bool) -> None:
+def _fit_quietly(progress: bool = True, epochs: int = 3) -> None:
     X, y = data()
     model = nn.MLP(2, [2, 1], seed=0)
-    nn.fit(model, X, y, loss=mse, optimizer=TinySGD(model.parameters(), lr=0.1), epochs=3, progress=progress)
+    nn.fit(model, X, y, loss=mse, optimizer=TinySGD(model.parameters(), lr=0.1), epochs=epochs, batch_size=4,
+           progress=progress)
 
 
 def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,29 +216,95 @@ def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nn.training, "_PROGRESS_INTERVAL", 0.0)
     terminal = FakeTerminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    _fit_quietly(progress=True)
-    text = terminal.getvalue()
-    frames = text.split("\r")[1:]
-    assert [f.split(" [")[0] for f in frames] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
-    assert frames[-1].startswith("epoch 3/3 [####################] loss ")
-    assert "accuracy" in frames[-1] and text.endswith("\n")
-    # Off when asked, and when stderr is not a terminal.
-    quiet = FakeTerminal()
-    monkeypatch.setattr("sys.stderr", quiet)
-    _fit_quietly(progress=False)
-    assert quiet.getvalue() == ""
-    pipe = io.StringIO()
-    monkeypatch.setattr("sys.stderr", pipe)
-    _fit_quietly(progress=True)
-    assert pipe.getvalue() == ""
+    _fit_quietly()
+    frames = terminal.getvalue().split("\r")[1:]
+    # tqdm's text bar, redrawn in place: 12 samples in batches of 4 for 3 epochs is 9 steps.
+    assert frames[0].startswith("epoch 1/3:   0%|")
+    assert any(f.startswith("epoch 2/3:  44%|####4     | 4/9 [") for f in frames)
+    assert re.match(r"epoch 3/3: 100%\|##########\| 9/9 \[.*step/s, loss [\d.]+, accuracy [\d.]+%\]\n$", frames[-1])
+
+
+@pytest.mark.parametrize(
+    ("stream", "progress"),
+    [(FakeTerminal, False), (io.StringIO, True), (io.StringIO, False)],
+    ids=["terminal, progress=False", "pipe", "pipe, progress=False"],
+)
+def test_no_progress_bar_when_off_or_not_watched(monkeypatch: pytest.MonkeyPatch, stream: type, progress: bool) -> None:
+    monkeypatch.setattr(nn.training, "_PROGRESS_DELAY", 0.0)
+    out = stream()
+    monkeypatch.setattr("sys.stderr", out)
+    _fit_quietly(progress=progress)
+    assert out.getvalue() == ""
 
 
 def test_no_progress_bar_on_short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nn.training, "_PROGRESS_DELAY", 3600.0)
     terminal = FakeTerminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    _fit_quietly(progress=True)
+    _fit_quietly()
     assert terminal.getvalue() == ""
+
+
+def test_progress_bar_in_a_piped_subprocess_is_silent() -> None:
+    code = ("from chainrule import nn; nn.training._PROGRESS_DELAY = 0.0\n"
+            "X, y = nn.make_moons(12, noise=0.1, seed=0); m = nn.MLP(2, [2, 1], seed=0)\n"
+            "nn.fit(m, X, y, loss=nn.functional.mse_loss, optimizer=nn.optim.SGD(m.parameters(), lr=0.1), epochs=3)\n"
+            "print('done')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert (result.stdout, result.stderr) == ("done\n", "")
+
+
+def _run_in_kernel(source: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Execute one code cell on a fresh Jupyter kernel of this interpreter.
+
+    Returns:
+        The cell's outputs, and the final state of every widget model it made.
+    """
+    nbclient = import_or_need("nbclient")
+    nbformat = import_or_need("nbformat")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3")
+    client.km_kwargs = {"kernel_cmd": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]}
+    client.execute()
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = [{"model_name": m["model_name"], **m["state"]} for m in widgets.get("state", {}).values()]
+    return list(nb.cells[0].outputs), models
+
+
+KERNEL_FIT = """
+from chainrule import nn
+nn.training._PROGRESS_DELAY = 0.0
+X, y = nn.make_moons(12, noise=0.1, seed=0)
+m = nn.MLP(2, [2, 1], seed=0)
+nn.fit(m, X, y, loss=nn.functional.mse_loss, optimizer=nn.optim.SGD(m.parameters(), lr=0.1), epochs=3,
+       progress={progress})
+print("done")
+"""
+
+
+@pytest.mark.slow
+def test_progress_bar_in_jupyter_is_a_widget() -> None:
+    outputs, models = _run_in_kernel(KERNEL_FIT.format(progress=True))
+    assert len([o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]) == 1
+    assert [o.get("text") for o in outputs if o["output_type"] == "stream"] == ["done\n"]  # no text bar besides
+    # The widget at the end: a full progress bar between the description and the figures (tqdm's HTML).
+    (bar,) = [m for m in models if m["model_name"] == "FloatProgressModel"]
+    assert (bar["value"], bar["max"], bar["bar_style"]) == (3.0, 3.0, "success")
+    texts = [m["value"].replace("\u2007", " ") for m in models if m["model_name"] == "HTMLModel"]
+    assert texts[0] == "epoch 3/3: 100%"
+    assert re.fullmatch(r" 3/3 \[.*step/s, loss [\d.]+, accuracy [\d.]+%\]", texts[1])
+    quiet, models = _run_in_kernel(KERNEL_FIT.format(progress=False))
+    assert [(o["output_type"], o.get("text")) for o in quiet] == [("stream", "done\n")] and models == []
+
+
+@pytest.mark.slow
+def test_progress_bar_in_jupyter_without_ipywidgets_is_text() -> None:
+    hide_ipywidgets = "import sys\nsys.modules['ipywidgets'] = None  # as if it were not installed\n"
+    outputs, models = _run_in_kernel(hide_ipywidgets + KERNEL_FIT.format(progress=True))
+    stderr = "".join(o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr")
+    assert "IProgress not found" in stderr  # tqdm's own hint to install ipywidgets
+    assert re.search(r"\repoch 3/3: 100%\|[#█]{10}\| 3/3 \[.*loss [\d.]+, accuracy [\d.]+%\]\n", stderr)
+    assert not [o for o in outputs if "data" in o] and models == []
 
 
 def _fit(**overrides: Any) -> nn.History:
