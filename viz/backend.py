@@ -6,7 +6,7 @@ renders after ``pip install`` alone. If ``dot`` fails (a broken install, a
 missing plugin, a crash), the same call falls back to graphviz-pure and says so
 once (:class:`RendererWarning`). Every way of rendering goes through
 :func:`render_source`: :func:`viz.render`, and the ``render()``, ``pipe()``,
-``view()`` and Jupyter display of the :class:`Diagram` that ``viz.draw``
+``view()`` and Jupyter display of the :class:`viz.Diagram` that ``viz.draw``
 returns (:class:`RenderedDigraph`). The renderer is looked up on every call
 (``shutil.which``), so changing PATH takes effect at once.
 
