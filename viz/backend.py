@@ -251,11 +251,20 @@ def _warn_once(message: str) -> None:
 def _child_limits(memory: int | None) -> Callable[[], None] | None:
     if resource is None:
         return None
+    # Worked out here, in the parent: the child only calls setrlimit. A lower hard limit already
+    # in force (ulimit -v) is kept, since a process can't raise it.
+    address_space = None
+    if memory is not None:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        address_space = (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard)
 
-    def apply() -> None:  # runs in the child between fork and exec: only setrlimit calls
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
-        if memory is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    def apply() -> None:  # runs in the child between fork and exec
+        try:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
+            if address_space is not None:
+                resource.setrlimit(resource.RLIMIT_AS, address_space)
+        except (ValueError, OSError):  # pragma: no cover - a platform that refuses: render without the limit
+            pass
 
     return apply
 
