@@ -510,6 +510,9 @@ def _legend_lines(net: Network, tr: Trace, detailed: bool) -> list[str]:
         lines.append("square b: the bias, coloured by dL/db")
     if any(nodes[w].grad == 0.0 for u in units for w in u.weights):
         lines.append("dotted grey edge: dL/dw = 0 exactly")
+    if any(sum(len(net.units[k].weights) for k in column) > _EDGE_LABELS for column in net.columns):
+        lines.append("edges run left to right (arrowheads left out")
+        lines.append("   where many meet)")
     if any(u.blocked for u in units):
         lines.append("dashed circle: blocks the gradient")
         lines.append("   (a dead ReLU or a saturated unit)")
@@ -676,6 +679,8 @@ def network_digraph(
             )
     # ---- weight edges (into a detailed neuron: its inputs' values), and their numbers where they fit ----
     into: dict[int, list[tuple[int, int, int]]] = {}  # head column -> (head unit, arg, w) of the labelled edges
+    # Where many edges meet (dense layers), arrowheads would only fringe the circles: the columns say the way.
+    fan_in = {c: sum(len(net.units[k].weights) for k in column) for c, column in enumerate(net.columns)}
     for k, u in enumerate(net.units):
         for i, (w, src) in enumerate(zip(u.weights, u.sources)):
             p = nodes[w]
@@ -700,6 +705,8 @@ def network_digraph(
             }
             if p.grad == 0.0:
                 attrs["style"] = "dotted"
+            if fan_in[u.column] > _EDGE_LABELS:
+                attrs["arrowhead"] = "none"
             g.edge(out_name[src], out_name[k], **attrs)
     label_font = max(7.5, lay.font - 0.5)
     unlabelled = False
