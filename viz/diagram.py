@@ -363,12 +363,16 @@ def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> No
         if up >= 0 and uc >= 0 and band[up] != band[uc] and (up, band[uc]) not in copies:
             copies[(up, band[uc])] = f"n{plan.units[up]}_row{band[uc]}"
     scene.copies = copies
+    touching: dict[int, list[tuple[int, int, str]]] = {}  # row -> the copies drawn in it or leaving from it
+    for (up, row), name in copies.items():
+        touching.setdefault(row, []).append((up, row, name))
+        touching.setdefault(band[up], []).append((up, row, name))
     for b, units in enumerate(bands):
         with g.subgraph(name=f"cluster_row{b}") as sub:
             sub.attr(style="invis", label="")
             for k in units:
                 _emit_unit(sub, scene, k)
-            for (up, row), name in copies.items():
+            for up, row, name in touching.get(b, []):
                 n = tr.nodes[plan.units[up]]  # type: ignore[index]
                 if row == b:
                     title = html_text(n.label or n.symbol or n.name)
@@ -410,11 +414,13 @@ def _argument_chains(tr: Trace, plan: _Plan) -> dict[int, list[int]]:
         if not isinstance(u, int) or not tr.nodes[u].op:
             continue
         leaves: list[int] = []
+        seen: set[int] = set()
         for i in _edge_order(tr, ins[u]):
             p = tr.edges[i].parent
             j = plan.unit[p]
-            if (j >= 0 and isinstance(plan.units[j], int) and not tr.nodes[p].op and consumers[p] == {u}
-                    and plan.cluster_of[j] == plan.cluster_of[k] and j not in leaves):
+            if (j >= 0 and j not in seen and isinstance(plan.units[j], int) and not tr.nodes[p].op
+                    and consumers[p] == {u} and plan.cluster_of[j] == plan.cluster_of[k]):
+                seen.add(j)
                 leaves.append(j)
         if len(leaves) > 1:
             chains[k] = leaves
@@ -714,7 +720,9 @@ def _emit_edges(g: graphviz.Digraph, scene: _Scene) -> None:
         blocked = sum(e.blocker is not None for e in edges)
         text = _plural(len(edges), "edge")
         parents = {e.parent for e in edges}
-        if len(parents) == 1:  # terms of one node's gradient: their sum means something
+        if len(terms) == 1:
+            text += f", term {theme.fmt(terms[0])}"
+        elif len(parents) == 1:  # terms of one node's gradient: their sum means something
             text += f", sum {theme.fmt(numeric.total(terms))}"
         if blocked:
             text += f", {blocked} blocked"

@@ -188,6 +188,7 @@ def find_network(tr: Trace, *, sample: int = 0) -> Network:
     """
     nodes = tr.nodes
     found = _instances(tr)
+    ins = tr.in_edges()
     if not found:
         raise NotANetworkError(
             "the network view needs neurons made by nn modules (dot(w, x, bias=b) nodes whose weights are "
@@ -248,7 +249,7 @@ def find_network(tr: Trace, *, sample: int = 0) -> Network:
             "+".join(nodes[c].op for c in inst.chain) or "linear", inst.weights,
             [index[i] for i in inst.inputs], inst.bias, inst.out not in read,
         )
-        blockers = [e.blocker for e in tr.edges if e.child in inst.chain and e.blocker]
+        blockers = [tr.edges[i].blocker for c in inst.chain for i in ins[c] if tr.edges[i].blocker]
         unit.blocked = blockers[0] if blockers else None
         index[inst.out] = len(units)
         columns[column[k]].append(len(units))
@@ -632,9 +633,9 @@ def network_digraph(
         n = nodes[u.node]
         x, y = lay.x[u.column], lay.y[k]
         if k in panels:
-            out, ins = _emit_panel(g, tr, net, k, lay, theme, ids, which, summed)
+            out, ends = _emit_panel(g, tr, net, k, lay, theme, ids, which, summed)
             out_name.append(out)
-            in_name.append(ins)
+            in_name.append(ends)
             continue
         out_name.append(f"u{u.node}")
         in_name.append([f"u{u.node}"] * len(u.weights))
@@ -681,11 +682,12 @@ def network_digraph(
     into: dict[int, list[tuple[int, int, int]]] = {}  # head column -> (head unit, arg, w) of the labelled edges
     # Where many edges meet (dense layers), arrowheads would only fringe the circles: the columns say the way.
     fan_in = {c: sum(len(net.units[k].weights) for k in column) for c, column in enumerate(net.columns)}
+    ins = tr.in_edges() if panels else []
     for k, u in enumerate(net.units):
         for i, (w, src) in enumerate(zip(u.weights, u.sources)):
             p = nodes[w]
             if k in panels:  # the weight is a box in the panel; this edge brings input i's value to it
-                e = tr.edges[tr.in_edges()[u.dot][len(u.weights) + i]]
+                e = tr.edges[ins[u.dot][len(u.weights) + i]]
                 term = e.contribution if e.contribution is not None else 0.0
                 g.edge(
                     out_name[src], in_name[k][i], color=theme.grad_color(term, line=True),
