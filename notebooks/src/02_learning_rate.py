@@ -503,7 +503,7 @@ assert all(max(final(name, 0.01, "accuracy")) < 1 for name in ("SGD", "momentum 
 # ## Dead ReLU units
 #
 # Large steps have another cost in a ReLU network. A unit that outputs 0 for every training point gets zero
-# gradient through its ReLU ($	ext{relu}' = 0$ there), so nothing in the data pulls it back. Is it dead for
+# gradient through its ReLU ($\text{relu}' = 0$ there), so nothing in the data pulls it back. Is it dead for
 # good? Below, plain SGD at `lr = 2.5`, counting after every step, per hidden layer, the units that output 0
 # on all 100 points; three seeds.
 
