@@ -531,6 +531,7 @@ def fit(
                 total_loss += batch_loss * len(indices)
                 seen += len(indices)
                 lr = _current_lr(optimizer)
+                bar.update(epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
                 if not math.isfinite(batch_loss):
                     history.nonfinite.append((epoch, b + 1))
                     if stop_on_nonfinite:
@@ -542,7 +543,6 @@ def fit(
                 optimizer.step()
                 if schedule is not None:
                     schedule.step()
-                bar.update(epoch, total_loss / seen, correct / seen if scorer.active else math.nan)
             # Full batch: the loss itself (L * n / n can be off by an ulp).
             history.loss.append(batch_loss if len(batches) == 1 else total_loss / seen)
             history.accuracy.append(correct / seen if scorer.active else math.nan)

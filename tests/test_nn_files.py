@@ -8,6 +8,7 @@ loaded into unchanged.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import pickle
@@ -509,6 +510,26 @@ def test_fit_stops_at_the_first_nonfinite_loss() -> None:
     twin_history = nn.fit(twin, X, y, loss=nn.functional.mse_loss, optimizer=nn.optim.SGD(twin.parameters(), lr=50.0),
                           epochs=epoch, batch_size=10, seed=0, progress=False, stop_on_nonfinite=False)
     assert twin_history.stopped is None and twin_history.nonfinite[0] == (epoch, batch)
+
+
+def test_the_progress_bar_shows_the_step_that_stopped_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(nn.training, "_PROGRESS_DELAY", 0.0)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    X, y = nn.make_moons(40, noise=0.1, seed=0)
+    model = nn.MLP(2, [8, 1], seed=0)
+    with pytest.warns(RuntimeWarning):
+        history = nn.fit(model, X, y, loss=nn.functional.mse_loss, optimizer=nn.optim.SGD(model.parameters(), lr=50.0),
+                         epochs=50, batch_size=10, seed=0)
+    assert history.stopped
+    epoch, batch = history.nonfinite[0]
+    step = 4 * (epoch - 1) + batch
+    last = terminal.getvalue().split("\r")[-1]
+    assert re.match(rf"epoch {epoch}/50: +\d+%\|.*\| {step}/200 \[.*loss (inf|nan)", last), last
 
 
 def test_fit_keeps_going_when_asked() -> None:
