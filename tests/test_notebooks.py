@@ -121,6 +121,14 @@ def test_outputs_carry_no_memory_addresses(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_sources_hold_no_control_characters(name: str) -> None:
+    # A LaTeX command written into a Python string without a raw prefix loses its backslash: "\\text" -> tab + "ext".
+    text = (build.SOURCES / f"{name}.py").read_text(encoding="utf-8")
+    found = sorted({repr(ch) for ch in text if ord(ch) < 32 and ch != "\n"})
+    assert not found, f"{name} holds control characters {found}"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_no_markdown_heading_is_left_inside_a_code_cell(name: str) -> None:
     # A missing "# %% [markdown]" marker turns a heading and its paragraph into comments of a code cell.
     nb = build.build(build.SOURCES / f"{name}.py")
