@@ -106,20 +106,20 @@ with autograd.no_grad():
     slice_x1 = np.linspace(-4, 4, 161)
     slice_o = [neuron([a, 0.0]).data for a in slice_x1]
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
 im = ax1.contourf(grid1, grid2, surface, levels=21, cmap="RdBu_r", vmin=-1, vmax=1)
 ax1.contour(grid1, grid2, surface, levels=[0], colors="k", linewidths=1)
 ax1.plot([x1.data], [x2.data], "k*", ms=12)
 ax1.annotate(f"stored: o = {o.data:.4f}", (x1.data, x2.data), (-3.5, 2.6), arrowprops={"arrowstyle": "->"},
              bbox={"boxstyle": "round", "fc": "white"})
 ax1.set(xlabel="x1", ylabel="x2", title="the function o(x1, x2) = tanh(w . x + b)")
-fig.colorbar(im, ax=ax1)
+fig.colorbar(im, ax=ax1, label="neuron output o")
 ax2.plot(slice_x1, slice_o, label="o(x1, x2 = 0)")
 ax2.plot([x1.data], [o.data], "k*", ms=12, label=f"the value for x = (2, 0): {o.data:.4f}")
 slope = x1.grad  # d o / d x1 at the stored point, from backward()
 near = np.linspace(x1.data - 0.4, x1.data + 0.4, 9)
 ax2.plot(near, o.data + slope * (near - x1.data), "--", lw=2, label=f"slope there (x1.grad): {slope:.4f}")
-ax2.set(xlabel="x1", ylabel="o", title="a slice of the function", ylim=(-1.1, 1.1))
+ax2.set(xlabel="x1", ylabel="o(x1, x2 = 0)", title="a slice of the function", ylim=(-1.1, 1.1))
 ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
 plt.show()
 print("stored on the output node after backward():", o)

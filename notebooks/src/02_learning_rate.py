@@ -522,7 +522,9 @@ for layer, ax in enumerate(axes):
     for seed, dead in watched.items():
         ax.plot([d[layer] for d in dead], label=f"seed {seed}")
     ax.set(xlabel="step", title=f"hidden layer {layer + 1}: dead units (of 16)")
-axes[0].set_ylabel("units dead on all 100 points")
+for ax in axes:
+    ax.set_ylabel("units dead on all 100 points")
+    ax.yaxis.set_tick_params(labelleft=True)
 axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1))
 plt.show()
 

@@ -210,8 +210,8 @@ for col, (name, s) in enumerate(tanh_stats.items()):
         axes[1, col].stairs(counts, edges, color=colours[k], lw=1.5)
     axes[0, col].set(title=name, xlabel="activation h")
     axes[1, col].set(xlabel=f"back-propagated dL/dh (× 1e{power})")
-axes[0, 0].set_ylabel("density")
-axes[1, 0].set_ylabel("density")
+for ax in axes.ravel():
+    ax.set_ylabel("density")
 fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", title="hidden layer")
 plt.show()
 
