@@ -10,9 +10,15 @@ Example::
     viz.draw(y)                      # a graphviz.Digraph; shows inline in Jupyter
     viz.render(y, "y.svg")           # or .png, .pdf (with Graphviz's dot), .dot
 
-Pipeline: :func:`trace` (plain dataclasses) -> :class:`Theme` -> DOT
-(:func:`to_dot`, :func:`draw`) -> :func:`render` (system ``dot``, or the
-graphviz-pure program installed with chainrule).
+Two views of one trace: the scalar view (:mod:`viz.diagram`: every op, the
+chain-rule term on every edge) and the network view (:mod:`viz.network`: one
+circle per neuron of the ``nn`` modules, one edge per weight carrying dL/dw),
+``draw(root, view="auto" | "scalar" | "network")``.
+
+Pipeline: :func:`trace` (plain dataclasses) -> :class:`Theme` (one colour
+scale, :mod:`viz.theme`) -> DOT (:func:`to_dot`, :func:`draw`) ->
+:func:`render` (system ``dot``, or the graphviz-pure program installed with
+chainrule).
 """
 
 from __future__ import annotations

@@ -1,26 +1,32 @@
-"""Turn a :class:`viz.trace.Trace` into DOT: the theme, module clusters, collapsing, labels and their quoting.
+"""The scalar view: turn a :class:`viz.trace.Trace` into DOT, every node with the chain-rule term on every edge.
 
-Pure: nothing here runs a renderer (see :mod:`viz.backend`). The text the
-diagram writes itself is ASCII, tooltips included (see :mod:`viz.glyphs`: the
-fallback renderer measures any other character as spaces and warns). Every label is an
+Pure: nothing here runs a renderer (see :mod:`viz.backend`). The colours and
+number format come from :class:`viz.theme.Theme`. The text the diagram writes
+itself is ASCII, tooltips included (see :mod:`viz.glyphs`: the fallback
+renderer measures any other character as spaces and warns). Every label is an
 HTML-like label built by :func:`html_text`, the one place where user text is
 quoted, so any text (quotes, ``<>&{}|``, backslashes, newlines, control
 characters, unicode) reaches the picture as written. DOT ids come from the
 trace's ids and first-appearance order, never ``id()``, so the text is
-deterministic and snapshot-tested.
+deterministic and snapshot-tested: nodes are ``n<id>``, edges ``e<index>``,
+and classes say what each is (``node-parameter negative``, ``edge-term blocked``).
 
 Layout of the work, each step one linear pass: choose the *units* drawn (a
 node, a collapsed module, or a stack of parallel nodes), place them in the
-module clusters, then emit the nodes and the edges (edges between plain nodes
-keep the chain-rule term; edges touching a summary are aggregated).
+module clusters (only modules that hold nodes get a box, so layers sit side
+by side), fold a long graph without modules into rows, then emit the nodes
+(an op's own leaves chained in argument order: a neuron's ``w.0 ... w.n-1,
+b``) and the edges (edges between plain nodes keep the chain-rule term;
+edges touching a summary are aggregated), and the legend of what is drawn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,7 +325,7 @@ def build_digraph(
             _emit_unit(graph, scene, k)
         for k in members.get(cluster, []):
             if k in chains:  # this op's own leaves, top to bottom in argument order
-                with graph.subgraph() as same:
+                with _subgraph(graph) as same:
                     same.attr(rank="same")
                     names = [_unit_id(plan, j) for j in chains[k]]
                     # NOTE: with ranks running sideways, a flat edge a -> b puts a above b, but below b inside a
@@ -329,7 +335,7 @@ def build_digraph(
                     for a, b in itertools.pairwise(names):
                         same.edge(a, b, style="invis")
         for child in children.get(cluster, []):
-            with graph.subgraph(name=f"cluster_{numbers[child]}") as sub:
+            with _subgraph(graph, f"cluster_{numbers[child]}") as sub:
                 sub.attr(
                     label=_inline(html_text(child)), style="rounded,filled", color=theme.cluster_color,
                     fillcolor=theme.cluster_fill, fontname=theme.font, fontsize=size,
@@ -368,7 +374,7 @@ def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> No
         touching.setdefault(row, []).append((up, row, name))
         touching.setdefault(band[up], []).append((up, row, name))
     for b, units in enumerate(bands):
-        with g.subgraph(name=f"cluster_row{b}") as sub:
+        with _subgraph(g, f"cluster_row{b}") as sub:
             sub.attr(style="invis", label="")
             for k in units:
                 _emit_unit(sub, scene, k)
@@ -389,7 +395,7 @@ def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> No
         scene.present.add("rows")
     # Rows top to bottom: an invisible anchor per row, the anchors in one rank and chained (a -> b puts a
     # above b), each anchor tied to the first nodes of its row.
-    with g.subgraph() as same:
+    with _subgraph(g) as same:
         same.attr(rank="same")
         for b in range(len(bands)):
             same.node(f"row{b}", shape="point", style="invis", width="0", height="0", label="")
@@ -400,6 +406,15 @@ def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> No
         for k in units:
             if tr.nodes[plan.units[k]].level == start:  # type: ignore[index]
                 g.edge(f"row{b}", _unit_id(plan, k), style="invis")
+
+
+@contextlib.contextmanager
+def _subgraph(parent: graphviz.Digraph, name: str | None = None) -> Iterator[graphviz.Digraph]:
+    """``parent.subgraph(name=...)`` without its cost: the graphviz package copies the parent's whole body for
+    every subgraph it opens (quadratic in a folded chain's rows or a network's neurons); this starts empty."""
+    sub = graphviz.Digraph(name=name)
+    yield sub
+    parent.subgraph(sub)
 
 
 def _argument_chains(tr: Trace, plan: _Plan) -> dict[int, list[int]]:
@@ -828,7 +843,7 @@ def _emit_legend(g: graphviz.Digraph, scene: _Scene) -> None:
     rows += [f'<TR><TD ALIGN="LEFT">{html_text(note)}</TD></TR>' for note in notes]
     label = (f'<<TABLE BORDER="1" COLOR="{theme.cluster_color}" CELLBORDER="0" CELLSPACING="1">\n'
              + "\n".join(rows) + "\n</TABLE>>")
-    with g.subgraph(name="legend_rank") as sub:
+    with _subgraph(g, "legend_rank") as sub:
         sub.attr(rank="min")
         sub.node("legend", label=label, shape="plain", style="solid", fontsize=f"{theme.font_size * 0.85:g}",
                  id="legend", **{"class": "legend"})
