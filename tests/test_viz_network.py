@@ -469,3 +469,21 @@ def test_render_and_animate_take_the_same_options(tmp_path: Path) -> None:
         viz.animate_backward(loss, tmp_path / "c.html", view="network")
     with pytest.raises(ValueError, match="view must be 'auto', 'scalar' or 'network'"):
         viz.animate_backward(y, tmp_path / "d.html", view="both")
+
+
+def test_a_wide_net_still_fits_with_dots_for_neurons() -> None:
+    model = nn.MLP(2, [64, 64, 1], seed=0)
+    loss = nn.functional.hinge_loss([model([0.5, -0.3])], [1.0])
+    loss.backward()
+    dot = viz.draw(loss).source  # auto: network view
+    assert "small circles: too many to write in" in dot
+    lines = [attrs_of(dot, f"layers.0.neurons.{j}") for j in range(64)]
+    ys = sorted(float(re.search(r'pos="-?[\d.]+,(-?[\d.]+)!"', line).group(1)) for line in lines)  # type: ignore[union-attr]
+    widths = [float(re.search(r" width=([\d.]+)", line).group(1)) for line in lines]  # type: ignore[union-attr]
+    assert ys[-1] - ys[0] < 700  # 64 neurons in one screen's height (points)
+    assert all(w * 72 < 12 for w in widths)  # dots, no numbers in them ...
+    line = attrs_of(dot, "layers.0.neurons.5")
+    assert 'label=""' in line and "dL/d(output) = " in line  # ... the numbers are in the tooltip
+    for renderer in renderers():
+        width, height = size_px(svg_of(dot, renderer))
+        assert width <= 1600 and height <= 1000

@@ -301,6 +301,7 @@ _PAD = 11.0  # Graphviz's pad=0.15 in
 _TITLES = 34.0  # the band above the columns for their titles
 _MAX_PITCH = 100.0
 _MIN_PITCH = 40.0
+_DOT_PITCH = 9.0  # the least distance between two neurons drawn as dots (columns too tall for numbers)
 _LABEL_H = 11.0  # the box of a number on an edge
 _EDGE_LABELS = 24  # at most this many numbers between two columns
 _LEGEND_FONT = 8.5
@@ -459,7 +460,8 @@ def _chain_terms(u: Unit, tr: Trace, theme: Theme) -> list[tuple[str, int, str]]
 
 @dataclass(slots=True)
 class _Layout:
-    diameter: float
+    diameter: float  # of a circle that holds its numbers
+    diameters: list[float]  # per column: the diameter, or a small dot's where a column is too tall for numbers
     font: float
     number: str  # format of the numbers in circles and on edges
     x: list[float]  # per column, its centre
@@ -473,7 +475,7 @@ class _Layout:
         x, y = self.x[u.column], self.y[k]
         panel = self.panels.get(k)
         if panel is None:
-            return x, y, self.diameter / 2
+            return x, y, self.diameters[u.column] / 2
         right = x + panel.width / 2
         half = (_ACT_W if u.chain else _DOT_W) / 2
         return right - half, y, half
@@ -484,7 +486,7 @@ class _Layout:
         x, y = self.x[u.column], self.y[k]
         panel = self.panels.get(k)
         if panel is None:
-            return x, y, self.diameter / 2
+            return x, y, self.diameters[u.column] / 2
         return x - panel.width / 2 + panel.box_w / 2, _row_y(panel, y, ("x", i)), panel.box_w / 2
 
 
@@ -493,7 +495,7 @@ def _row_y(panel: _Panel, centre: float, row: tuple[str, int]) -> float:
     return top - (panel.rows.index(row) + 0.5) * _ROW
 
 
-def _legend_lines(net: Network, tr: Trace, detailed: bool) -> list[str]:
+def _legend_lines(net: Network, tr: Trace, detailed: bool, dots: bool) -> list[str]:
     """What the network legend says: only what the picture holds."""
     nodes = tr.nodes
     units = net.units
@@ -517,6 +519,9 @@ def _legend_lines(net: Network, tr: Trace, detailed: bool) -> list[str]:
     if any(u.blocked for u in units):
         lines.append("dashed circle: blocks the gradient")
         lines.append("   (a dead ReLU or a saturated unit)")
+    if dots:
+        lines.append("small circles: too many to write in; hover")
+        lines.append("   over one for its numbers")
     if detailed:
         lines.append("dashed frame: a neuron in detail, its scalar")
         lines.append("   graph: <- d * g = term on every edge")
@@ -542,14 +547,20 @@ def _layout(net: Network, theme: Theme, panels: dict[int, _Panel], legend_width:
     for c in range(1, ncols):
         x[c] = x[c - 1] + widths[c - 1] / 2 + (centre_gap - diameter) + widths[c] / 2
     y = [0.0] * len(net.units)
+    diameters = []
     for column in net.columns:
-        pitch = min(_MAX_PITCH, max(pitch_min, avail / len(column)))
+        if avail / len(column) >= _MIN_PITCH or any(k in panels for k in column):
+            pitch = min(_MAX_PITCH, max(pitch_min, avail / len(column)))
+            diameters.append(diameter)
+        else:  # too many neurons for circles with numbers: small dots, their numbers in the tooltips
+            pitch = max(avail / len(column), _DOT_PITCH)
+            diameters.append(max(6.0, pitch - 2.5))
         heights = [panels[k].height + 0.4 * pitch if k in panels else pitch for k in column]
         top = sum(heights) / 2
         for k, h in zip(column, heights):
             y[k] = top - h / 2
             top -= h
-    return _Layout(diameter, font, number, x, widths, y, panels)
+    return _Layout(diameter, diameters, font, number, x, widths, y, panels)
 
 
 def network_digraph(
@@ -600,7 +611,9 @@ def network_digraph(
     summed = f" (summed over the {net.samples} samples)" if several else ""
     which = f" (sample {net.sample + 1} of {net.samples})" if several else ""
     show_legend = theme.legend if legend is None else legend
-    lines = _legend_lines(net, tr, bool(panels)) if show_legend else []
+    avail = _HEIGHT - 2 * _PAD - _TITLES
+    dots = any(avail / len(c) < _MIN_PITCH and not any(k in panels for k in c) for c in net.columns)
+    lines = _legend_lines(net, tr, bool(panels), dots) if show_legend else []
     legend_width = max((_text_width(line, _LEGEND_FONT) for line in lines), default=0.0) + 16 if lines else 0.0
     loss_rows: list[str] = []
     if net.loss is not None:
@@ -614,7 +627,6 @@ def network_digraph(
                              "read directly")
     loss_width = max((_text_width(r, 9.0) for r in loss_rows), default=0.0) + 18
     lay = _layout(net, theme, panels, legend_width, loss_width)
-    radius = lay.diameter / 2
     ids = _Ids()
     g = Diagram("chainrule", graph_attr={
         "layout": "neato", "inputscale": "72", "splines": "line", "outputorder": "edgesfirst",
@@ -639,7 +651,10 @@ def network_digraph(
             continue
         out_name.append(f"u{u.node}")
         in_name.append([f"u{u.node}"] * len(u.weights))
-        attrs = {"pos": pos(x, y), "shape": "circle", "width": f"{lay.diameter / 72:.3f}", "fixedsize": "shape"}
+        diameter = lay.diameters[u.column]
+        radius = diameter / 2
+        dot = diameter < lay.diameter  # a dot: no room for numbers
+        attrs = {"pos": pos(x, y), "shape": "circle", "width": f"{diameter / 72:.3f}", "fixedsize": "shape"}
         if u.kind == "input":
             has_grad = n.role != CONSTANT_ROLE
             fill = theme.grad_color(n.grad) if has_grad else theme.constant_color
@@ -667,13 +682,16 @@ def network_digraph(
             svg_id = ids.take(u.name, f"neuron.{u.node}")
         attrs.update(fillcolor=fill, fontcolor=theme.text_on(fill), tooltip=_tooltip(tip), id=svg_id)
         attrs["class"] = classes if n.role == CONSTANT_ROLE else f"{classes} {_sign_class(n.grad)}"
-        g.node(out_name[k], label="<" + "<BR/>".join(rows) + ">", **attrs)
+        if dot:
+            attrs["fixedsize"] = "true"
+        g.node(out_name[k], label="" if dot else "<" + "<BR/>".join(rows) + ">", **attrs)
         if u.bias is not None:  # a small square at the bottom of the circle, coloured by dL/db
             b = nodes[u.bias]
             fill = theme.grad_color(b.grad)
+            side = 11.0 if not dot else max(3.0, 0.55 * diameter)
             g.node(
-                f"b{u.bias}", label="b", pos=pos(x, y - radius), shape="square", fixedsize="true",
-                width=f"{11 / 72:.3f}", fontsize="7", fillcolor=fill, fontcolor=theme.text_on(fill),
+                f"b{u.bias}", label="" if dot else "b", pos=pos(x, y - radius), shape="square", fixedsize="true",
+                width=f"{side / 72:.3f}", fontsize="7", fillcolor=fill, fontcolor=theme.text_on(fill),
                 penwidth="0.8", id=ids.take(b.label, f"bias.{u.bias}"),
                 tooltip=_tooltip(f"{b.label or 'bias'} = {theme.fmt(b.data)}\ndL/db = {theme.fmt(b.grad)}{summed}"),
                 **{"class": f"bias parameter {_sign_class(b.grad)}"},
@@ -723,7 +741,7 @@ def network_digraph(
         width = max(_text_width(_fmt(lay.number, nodes[w].grad), label_font) for _, _, w in shown) + 4
         lo = max(xa + ra for xa, _, ra in (lay.out_anchor(net, net.units[k].sources[i]) for k, i, _ in members))
         lo += width / 2 + 6
-        hi = lay.x[col] - radius - width / 2 - 8
+        hi = lay.x[col] - lay.diameters[col] / 2 - width / 2 - 8
         x_label = None
         if edge_labels is not False and lo < hi and (edge_labels or len(members) <= _EDGE_LABELS):
             x_label = _label_x(segments, lo, hi, _LABEL_H + 2)
@@ -766,7 +784,8 @@ def network_digraph(
                 )
         right = x + loss_width / 2
     # ---- column titles ----
-    top = max(lay.y[k] + (lay.panels[k].height / 2 if k in lay.panels else radius) for k in range(len(net.units)))
+    top = max(lay.y[k] + (lay.panels[k].height / 2 if k in lay.panels else lay.diameters[u.column] / 2)
+              for k, u in enumerate(net.units))
     for c, column in enumerate(net.columns):
         units = [net.units[k] for k in column]
         if c == 0:
