@@ -31,6 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import graphviz
+from graphviz.quoting import ESCAPE_UNESCAPED_QUOTES as _ESCAPE_QUOTES
+from graphviz.quoting import HTML_STRING as _HTML_STRING
+from graphviz.quoting import ID as _DOT_ID
+from graphviz.quoting import KEYWORDS as _DOT_KEYWORDS
 
 from chainrule.viz import numeric
 from chainrule.viz.backend import RenderedDigraph
@@ -69,6 +73,33 @@ def html_text(text: str) -> str:
     if _SURROGATES.search(text):  # lone surrogates can't be encoded as UTF-8
         text = _SURROGATES.sub("\ufffd", text)
     return text.translate(_HTML)
+
+
+# Statements written straight into the graph's body: the graphviz package's node() and edge() cost ~40 us per
+# quoted attribute (a decorator and three regexes per value), most of the time of a big diagram. These give the
+# same text (same quoting rules and patterns, attributes sorted), so the DOT is unchanged.
+def _quote(value: str) -> str:
+    if _HTML_STRING.match(value):
+        return value
+    if not _DOT_ID.match(value) or value.lower() in _DOT_KEYWORDS:
+        return f'"{_ESCAPE_QUOTES(value)}"'
+    return value
+
+
+def _attributes(label: str | None, attrs: dict[str, str]) -> str:
+    parts = [] if label is None else [f"label={_quote(label)}"]
+    parts += [f"{k}={_quote(v)}" for k, v in sorted(attrs.items()) if v is not None]  # our keys are plain names
+    return f" [{' '.join(parts)}]" if parts else ""
+
+
+def fast_node(graph: graphviz.Digraph, name: str, label: str | None = None, **attrs: str) -> None:
+    """``graph.node(name, label, **attrs)``, the same DOT line, written directly (see :func:`_quote`)."""
+    graph.body.append(f"\t{_quote(name)}{_attributes(label, attrs)}\n")
+
+
+def fast_edge(graph: graphviz.Digraph, tail: str, head: str, label: str | None = None, **attrs: str) -> None:
+    """``graph.edge(tail, head, label, **attrs)``, the same DOT line, written directly (names without ports)."""
+    graph.body.append(f"\t{_quote(tail)} -> {_quote(head)}{_attributes(label, attrs)}\n")
 
 
 def _label(rows: Iterable[str]) -> str:
@@ -333,7 +364,7 @@ def build_digraph(
                     if cluster is not None and direction in ("LR", "RL"):
                         names.reverse()
                     for a, b in itertools.pairwise(names):
-                        same.edge(a, b, style="invis")
+                        fast_edge(same, a, b, style="invis")
         for child in children.get(cluster, []):
             with _subgraph(graph, f"cluster_{numbers[child]}") as sub:
                 sub.attr(
@@ -382,14 +413,14 @@ def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> No
                 n = tr.nodes[plan.units[up]]  # type: ignore[index]
                 if row == b:
                     title = html_text(n.label or n.symbol or n.name)
-                    sub.node(name, label=_label([f"<B>{title}</B>", html_text(f"from row {band[up] + 1}")]),
+                    fast_node(sub, name, label=_label([f"<B>{title}</B>", html_text(f"from row {band[up] + 1}")]),
                              style="rounded,dashed", color=theme.muted_text, fillcolor=theme.constant_color,
                              id=name, tooltip=_tooltip(f"{scene.names[n.id]}, drawn in row {band[up] + 1}"),
                              **{"class": "row-copy"})
                 elif band[up] == b:
-                    sub.node(f"{name}_to", label=html_text(f"to row {row + 1}"), shape="plaintext", style="solid",
+                    fast_node(sub, f"{name}_to", label=html_text(f"to row {row + 1}"), shape="plaintext", style="solid",
                              fontcolor=theme.muted_text, id=f"{name}_to", **{"class": "row-stub"})
-                    sub.edge(_unit_id(plan, up), f"{name}_to", style="dotted", color=theme.blocked_color,
+                    fast_edge(sub, _unit_id(plan, up), f"{name}_to", style="dotted", color=theme.blocked_color,
                              arrowhead="none")
     if copies:
         scene.present.add("rows")
@@ -398,14 +429,14 @@ def _emit_rows(g: graphviz.Digraph, scene: _Scene, bands: list[list[int]]) -> No
     with _subgraph(g) as same:
         same.attr(rank="same")
         for b in range(len(bands)):
-            same.node(f"row{b}", shape="point", style="invis", width="0", height="0", label="")
+            fast_node(same, f"row{b}", shape="point", style="invis", width="0", height="0", label="")
         for b in range(len(bands) - 1):
-            same.edge(f"row{b}", f"row{b + 1}", style="invis")
+            fast_edge(same, f"row{b}", f"row{b + 1}", style="invis")
     for b, units in enumerate(bands):
         start = min(tr.nodes[plan.units[k]].level for k in units)  # type: ignore[index]
         for k in units:
             if tr.nodes[plan.units[k]].level == start:  # type: ignore[index]
-                g.edge(f"row{b}", _unit_id(plan, k), style="invis")
+                fast_edge(g, f"row{b}", _unit_id(plan, k), style="invis")
 
 
 @contextlib.contextmanager
@@ -576,7 +607,7 @@ def _emit_unit(graph: graphviz.Digraph, scene: _Scene, k: int) -> None:
     if n.role == CONSTANT_ROLE:
         attrs.update(fillcolor=theme.constant_color, fontcolor=theme.text_on(theme.constant_color))
         attrs["class"] = "node-constant"
-        graph.node(f"n{n.id}", label=_label([html_text(n.name)]), **attrs)
+        fast_node(graph, f"n{n.id}", label=_label([html_text(n.name)]), **attrs)
         return
     label = n.label
     if n.scope and label.startswith(n.scope + ".") and len(label) > len(n.scope) + 1:
@@ -624,7 +655,7 @@ def _emit_unit(graph: graphviz.Digraph, scene: _Scene, k: int) -> None:
     attrs.update(fillcolor=fill, fontcolor=text, tooltip=_tooltip(f"{scene.names[n.id]}: data {theme.fmt(n.data)}, "
                                                                    f"grad {theme.fmt(n.grad)}"))
     attrs["class"] = " ".join(classes)
-    graph.node(f"n{n.id}", label=label, **attrs)
+    fast_node(graph, f"n{n.id}", label=label, **attrs)
 
 
 def _sign(g: float) -> str:
@@ -696,7 +727,7 @@ def _emit_group(graph: graphviz.Digraph, scene: _Scene, group: _Group, name: str
         scene.present.add("differs")
     else:
         label = _label(rows)
-    graph.node(name, label=label, **attrs)
+    fast_node(graph, name, label=label, **attrs)
 
 
 def _edge_order(tr: Trace, ins: list[int]) -> list[int]:
@@ -730,7 +761,7 @@ def _emit_edges(g: graphviz.Digraph, scene: _Scene) -> None:
         attrs["id"] = f"e{indices[0]}"
         if not terms:  # from constants: no derivative, nothing to say
             scene.present.add("constant edge")
-            g.edge(_unit_id(plan, up), _unit_id(plan, uc), style="dotted", color=theme.blocked_color, **attrs)
+            fast_edge(g, _unit_id(plan, up), _unit_id(plan, uc), style="dotted", color=theme.blocked_color, **attrs)
             continue
         blocked = sum(e.blocker is not None for e in edges)
         text = _plural(len(edges), "edge")
@@ -745,7 +776,7 @@ def _emit_edges(g: graphviz.Digraph, scene: _Scene) -> None:
             if blocked == len(edges):
                 attrs.update(style="dashed", color=theme.blocked_color, fontcolor=theme.muted_text)
         attrs["class"] = "edge-summary"
-        g.edge(_unit_id(plan, up), _unit_id(plan, uc), label=_inline(html_text(text)), **attrs)
+        fast_edge(g, _unit_id(plan, up), _unit_id(plan, uc), label=_inline(html_text(text)), **attrs)
 
 
 def _layout_attrs(scene: _Scene, up: int, uc: int) -> dict[str, str]:
@@ -770,7 +801,7 @@ def _emit_edge(g: graphviz.Digraph, scene: _Scene, i: int, attrs: dict[str, str]
     attrs["id"] = f"e{i}"
     if e.local is None or e.contribution is None:  # a constant: no derivative is computed
         scene.present.add("constant edge")
-        g.edge(tail, head, style="dotted", color=theme.blocked_color, **attrs, **{"class": "edge-constant"})
+        fast_edge(g, tail, head, style="dotted", color=theme.blocked_color, **attrs, **{"class": "edge-constant"})
         return
     arrow = _ARROWS[scene.direction]
     term = f"{arrow} {theme.fmt(e.local)} * {theme.fmt(e.upstream)} = {theme.fmt(e.contribution)}"
@@ -781,15 +812,15 @@ def _emit_edge(g: graphviz.Digraph, scene: _Scene, i: int, attrs: dict[str, str]
     scene.present.add("edge")
     if e.blocker is not None:
         scene.present.add("blocked")
-        g.edge(
+        fast_edge(g,
             tail, head, label=_inline(html_text(f"{e.blocker}: {term}")), style="dashed", color=theme.blocked_color,
             fontcolor=theme.muted_text, tooltip=_tooltip(f"{tip}; blocked: {e.blocker}"),
             labeltooltip=_tooltip(f"{tip}; blocked: {e.blocker}"),
             **attrs, **{"class": "edge-term blocked"},
         )
     else:
-        g.edge(tail, head, label=_inline(html_text(term)), tooltip=_tooltip(tip), labeltooltip=_tooltip(tip), **attrs,
-               **{"class": "edge-term"})
+        fast_edge(g, tail, head, label=_inline(html_text(term)), tooltip=_tooltip(tip), labeltooltip=_tooltip(tip),
+                  **attrs, **{"class": "edge-term"})
 
 
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|-?[0-9.]+(e[-+]?[0-9]+)?")
@@ -845,7 +876,7 @@ def _emit_legend(g: graphviz.Digraph, scene: _Scene) -> None:
              + "\n".join(rows) + "\n</TABLE>>")
     with _subgraph(g, "legend_rank") as sub:
         sub.attr(rank="min")
-        sub.node("legend", label=label, shape="plain", style="solid", fontsize=f"{theme.font_size * 0.85:g}",
+        fast_node(sub, "legend", label=label, shape="plain", style="solid", fontsize=f"{theme.font_size * 0.85:g}",
                  id="legend", **{"class": "legend"})
 
 

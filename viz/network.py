@@ -591,7 +591,7 @@ def network_digraph(
         NotANetworkError: no neurons in the graph (see :func:`find_network`).
         ValueError: a ``detail`` path that names no neuron.
     """
-    from chainrule.viz.diagram import Diagram, html_text
+    from chainrule.viz.diagram import Diagram, fast_edge, fast_node, html_text
 
     theme = Theme() if theme is None else theme
     net = find_network(tr, sample=sample)
@@ -684,12 +684,12 @@ def network_digraph(
         attrs["class"] = classes if n.role == CONSTANT_ROLE else f"{classes} {_sign_class(n.grad)}"
         if dot:
             attrs["fixedsize"] = "true"
-        g.node(out_name[k], label="" if dot else "<" + "<BR/>".join(rows) + ">", **attrs)
+        fast_node(g, out_name[k], label="" if dot else "<" + "<BR/>".join(rows) + ">", **attrs)
         if u.bias is not None:  # a small square at the bottom of the circle, coloured by dL/db
             b = nodes[u.bias]
             fill = theme.grad_color(b.grad)
             side = 11.0 if not dot else max(3.0, 0.55 * diameter)
-            g.node(
+            fast_node(g,
                 f"b{u.bias}", label="" if dot else "b", pos=pos(x, y - radius), shape="square", fixedsize="true",
                 width=f"{side / 72:.3f}", fontsize="7", fillcolor=fill, fontcolor=theme.text_on(fill),
                 penwidth="0.8", id=ids.take(b.label, f"bias.{u.bias}"),
@@ -707,7 +707,7 @@ def network_digraph(
             if k in panels:  # the weight is a box in the panel; this edge brings input i's value to it
                 e = tr.edges[ins[u.dot][len(u.weights) + i]]
                 term = e.contribution if e.contribution is not None else 0.0
-                g.edge(
+                fast_edge(g,
                     out_name[src], in_name[k][i], color=theme.grad_color(term, line=True),
                     penwidth=f"{theme.edge_width(term, 0.5, 4.0):.2f}", id=ids.take(f"{u.name}.in.{i}", f"in.{w}"),
                     tooltip=_tooltip(f"the value of {net.units[src].name} into {u.name} as x.{i}; "
@@ -727,7 +727,7 @@ def network_digraph(
                 attrs["style"] = "dotted"
             if fan_in[u.column] > _EDGE_LABELS:
                 attrs["arrowhead"] = "none"
-            g.edge(out_name[src], out_name[k], **attrs)
+            fast_edge(g, out_name[src], out_name[k], **attrs)
     label_font = max(7.5, lay.font - 0.5)
     unlabelled = False
     for col, members in into.items():
@@ -752,7 +752,7 @@ def network_digraph(
             p = nodes[w]
             if p.grad == 0.0:
                 continue
-            g.node(
+            fast_node(g,
                 f"l{w}", label=html_text(_fmt(lay.number, p.grad)), shape="box", style="filled", color="white",
                 fillcolor="white", margin="0.01,0.005", width="0", height="0", fontsize=f"{label_font:g}",
                 pos=pos(x_label, ya + (x_label - xa) / (xb - xa) * (yb - ya)),
@@ -769,7 +769,7 @@ def network_digraph(
         fill = theme.grad_color(n.grad)
         rows = [html_text(r) for r in loss_rows]
         rows[0] = f"<B>{html_text(n.label or 'loss')}</B> {html_text(theme.fmt(n.data))}"
-        g.node(
+        fast_node(g,
             "loss", label="<" + "<BR/>".join(rows) + ">", pos=pos(x, 0.0), shape="box", style="rounded,filled,bold",
             penwidth="2.5", fillcolor=fill, fontcolor=theme.text_on(fill), fontsize="9", id=ids.take("loss", "loss"),
             tooltip=_tooltip(f"{n.label or 'loss'} = {theme.fmt(n.data)}{which}"), **{"class": "loss"},
@@ -777,7 +777,7 @@ def network_digraph(
         for k, u in enumerate(net.units):
             if u.output:
                 go = nodes[u.node].grad
-                g.edge(
+                fast_edge(g,
                     out_name[k], "loss", color=theme.grad_color(go, line=True),
                     penwidth=f"{theme.edge_width(go, 0.5, 4.0):.2f}", id=ids.take(f"{u.name}.to_loss", f"to_loss.{k}"),
                     tooltip=_tooltip(f"dL/d(output) of {u.name} = {theme.fmt(go)}{which}"), **{"class": "to-loss"},
@@ -797,7 +797,7 @@ def network_digraph(
             grads = [abs(nodes[w].grad) for m in units for w in m.weights if finite(nodes[w].grad)]
             if grads:
                 title.append(f"max |dL/dw| {_fmt(lay.number, max(grads))}")
-        g.node(
+        fast_node(g,
             f"title{c}", label="<" + "<BR/>".join(html_text(t) for t in title) + ">", shape="plaintext", style="solid",
             pos=pos(lay.x[c], top + 8 + 5.5 * len(title)), id=f"column.{c}", fontsize="8.5",
             **{"class": "column-title"},
@@ -812,7 +812,7 @@ def _emit_panel(
 ) -> tuple[str, list[str]]:
     """Draw neuron k in detail; return the DOT name its outgoing edges start from and, per input, the name
     its incoming edge ends at."""
-    from chainrule.viz.diagram import html_text
+    from chainrule.viz.diagram import fast_edge, fast_node, html_text
 
     nodes = tr.nodes
     u = net.units[k]
@@ -831,15 +831,15 @@ def _emit_panel(
     def box(name: str, svg_id: str, lines: list[str], x: float, y: float, fill: str, width: float, height: float,
             tip: str, classes: str, **extra: str) -> None:
         attrs = {"style": "rounded,filled", **extra}
-        g.node(name, label="<" + "<BR/>".join(lines) + ">", pos=pos(x, y), shape="box", fixedsize="true",
+        fast_node(g, name, label="<" + "<BR/>".join(lines) + ">", pos=pos(x, y), shape="box", fixedsize="true",
                width=f"{width / 72:.3f}", height=f"{height / 72:.3f}", fontsize=size, fillcolor=fill,
                fontcolor=theme.text_on(fill), id=svg_id, tooltip=_tooltip(tip), **{"class": classes}, **attrs)
 
     # The frame and its title (drawn first, unfilled: everything else lies on top).
-    g.node(f"frame{k}", label="", pos=pos(cx, cy), shape="box", style="rounded,dashed", color=theme.cluster_color,
+    fast_node(g, f"frame{k}", label="", pos=pos(cx, cy), shape="box", style="rounded,dashed", color=theme.cluster_color,
            fixedsize="true", width=f"{panel.width / 72 + 0.15:.3f}", height=f"{panel.height / 72:.3f}",
            id=ids.take(f"{u.name}.detail", f"detail.{k}"), **{"class": "detail-frame"})
-    g.node(f"frame{k}_title", label=html_text(f"{u.name} in detail{which}"), shape="plaintext", style="solid",
+    fast_node(g, f"frame{k}_title", label=html_text(f"{u.name} in detail{which}"), shape="plaintext", style="solid",
            pos=pos(cx, cy + panel.height / 2 - 10), fontsize=size, id=ids.take(f"{u.name}.detail.title", f"dt.{k}"),
            **{"class": "detail-title"})
     terms = _panel_terms(u, tr, theme)
@@ -868,13 +868,14 @@ def _emit_panel(
                 f"detail-parameter parameter {_sign_class(p.grad)}", peripheries="2")
         # the edge into the dot node ends at a point on its left side, at this row: every edge horizontal
         port = f"{name}_port"
-        g.node(port, label="", shape="point", width="0.01", style="invis", pos=pos(dot_left, y))
+        fast_node(g, port, label="", shape="point", width="0.01", style="invis", pos=pos(dot_left, y))
         e = tr.edges[index]
         attrs = {"color": theme.edge_color if not e.blocker else theme.blocked_color,
                  "style": "dashed" if e.blocker else "solid"}
-        g.edge(name, port, id=ids.take(f"e{index}", f"e{index}_"), tooltip=_tooltip(tip), arrowsize="0.6",
+        fast_edge(g, name, port, id=ids.take(f"e{index}", f"e{index}_"), tooltip=_tooltip(tip), arrowsize="0.6",
                **{"class": "edge-term" + (" blocked" if e.blocker else "")}, **attrs)
-        g.node(f"{name}_label", label=html_text(label), shape="box", style="filled", color="white", fillcolor="white",
+        fast_node(g, f"{name}_label",
+            label=html_text(label), shape="box", style="filled", color="white", fillcolor="white",
                margin="0.01,0.005", width="0", height="0", fontsize=size,
                pos=pos((left + box_w + dot_left) / 2, y + 6.5), tooltip=_tooltip(tip),
                fontcolor=theme.muted_text if e.blocker else "#000000", **{"class": "term-label"})
@@ -901,10 +902,11 @@ def _emit_panel(
             f"neuron {'output' if u.output else 'hidden'} detail-activation {_sign_class(a.grad)}",
             penwidth="2.5" if u.output and last else "1")
         e = tr.edges[index]
-        g.edge(out, name, id=ids.take(f"e{index}", f"e{index}_"), tooltip=_tooltip(tip), arrowsize="0.6",
+        fast_edge(g, out, name, id=ids.take(f"e{index}", f"e{index}_"), tooltip=_tooltip(tip), arrowsize="0.6",
                color=theme.blocked_color if e.blocker else theme.edge_color,
                style="dashed" if e.blocker else "solid", **{"class": "edge-term" + (" blocked" if e.blocker else "")})
-        g.node(f"{name}_label", label=html_text(label), shape="box", style="filled", color="white", fillcolor="white",
+        fast_node(g, f"{name}_label",
+            label=html_text(label), shape="box", style="filled", color="white", fillcolor="white",
                margin="0.01,0.005", width="0", height="0", fontsize=size,
                pos=pos(start + panel.act_gap / 2, dot_y + 6.5), tooltip=_tooltip(tip),
                fontcolor=theme.muted_text if e.blocker else "#000000", **{"class": "term-label"})
@@ -914,7 +916,7 @@ def _emit_panel(
 
 
 def _legend(g: Diagram, tr: Trace, net: Network, theme: Theme, lines: list[str], left: float, top: float) -> None:
-    from chainrule.viz.diagram import html_text, swatch_rows, swatch_table
+    from chainrule.viz.diagram import fast_node, html_text, swatch_rows, swatch_table
 
     nodes = tr.nodes
     grads = [nodes[u.node].grad for u in net.units]
@@ -926,7 +928,7 @@ def _legend(g: Diagram, tr: Trace, net: Network, theme: Theme, lines: list[str],
     label = f'<<TABLE BORDER="1" COLOR="{theme.cluster_color}" CELLBORDER="0" CELLSPACING="1">{title}{body}</TABLE>>'
     width = max(_text_width(line, _LEGEND_FONT) for line in lines) + 16
     height = 12.5 * (len(lines) + 2) + 17.0 * len(cells) + 8
-    g.node("legend", label=label, shape="plain", style="solid", fontsize=f"{_LEGEND_FONT:g}",
+    fast_node(g, "legend", label=label, shape="plain", style="solid", fontsize=f"{_LEGEND_FONT:g}",
            pos=f"{left + width / 2:.1f},{top - height / 2:.1f}!", id="legend", **{"class": "legend"})
 
 
