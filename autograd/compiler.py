@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import Value
+from chainrule.autograd.engine import Value, topological_order
 from chainrule.autograd.modes import enable_grad
 from chainrule.autograd.program import SAMPLE, SHARED, Program, Workspace, build, describe_difference, signature, walk
 from chainrule.autograd.tracing import DataDependentGraphError, Guard, GuardError, TraceError, tracing
@@ -297,13 +297,17 @@ class Compiled:
                     result[rows] = block
         return result[:, 0].copy() if width == 1 and self._scalar else result
 
-    def backward(self, *arrays: Any, reduction: str = "mean", gradient: float = 1.0) -> float:
+    def backward(self, *arrays: Any, reduction: str = "mean", gradient: float = 1.0, accumulate: bool = True
+                 ) -> float:
         """Reduce fn's outputs over the batch to one loss; add d(loss)/d(leaf) into each captured Value's ``.grad``.
 
         Args:
             arrays: the batch, as for calling the function.
             reduction: "mean" or "sum" of the per-sample outputs.
             gradient: the seed d(total)/d(loss), as for ``Value.backward``.
+            accumulate: add into ``.grad`` (True, as ``Value.backward``); False
+                sets each captured Value's ``.grad`` to this loss's gradient
+                (no need to zero them first: one pass over the parameters less).
 
         Returns:
             The loss (a float).
@@ -323,8 +327,14 @@ class Compiled:
             width = len(runs[0][0].outs) if runs else len(scalar_rows[0][1])
             if not self._scalar or width != 1:
                 raise TypeError(f"backward() needs fn to return one Value (a loss); it returns {width}")
+            if not accumulate and len(runs) + len(scalar_rows) > 1:
+                # Several programs add up their parts: start every captured Value of them at 0.
+                for leaf in {leaf for program, _, _ in runs for leaf in program.leaves} | {
+                        v for _, outs in scalar_rows for v in topological_order(outs) if v._op is None}:
+                    leaf.grad = 0.0
+                accumulate = True
             for program, _, ws in runs:
-                total += program.backward(ws, scale)
+                total += program.backward(ws, scale, accumulate)
             for _, (out,) in scalar_rows:
                 total += out._data
                 out.backward(scale)

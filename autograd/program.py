@@ -258,6 +258,15 @@ class Program:
     trace_row: int
     zero_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     workspaces: collections.OrderedDict[int, Workspace] = field(default_factory=collections.OrderedDict)
+    # NOTE: the captured Values are read and written in memory order (their ids), the order they lie in:
+    # for a layer's weights, slot order (W.T's columns) strides across the neurons' objects and costs
+    # about four times as much at 66k parameters. in_memory[i] is the slot of the i-th Value in that order.
+    in_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    leaves_in_memory: list[Value] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.in_memory = np.argsort(np.array([id(v) for v in self.leaves], dtype=np.uintp), kind="stable")
+        self.leaves_in_memory = [self.leaves[i] for i in self.in_memory]
 
     def workspace(self, n: int) -> Workspace:
         """The tables for batches of n rows, kept between calls (for the two most recent sizes)."""
@@ -274,7 +283,7 @@ class Program:
         """Fill the tables for this batch: captured Values' current data, the inputs, then every group."""
         H, S = ws.H, ws.S
         if self.leaves:
-            H[: len(self.leaves), 0] = np.fromiter(map(_get_data, self.leaves), np.float64, len(self.leaves))
+            H[self.in_memory, 0] = np.fromiter(map(_get_data, self.leaves_in_memory), np.float64, len(self.leaves))
         for i, j, slot in self.input_slots:
             S[slot] = arrays[i] if j is None else arrays[i][:, j]
         with np.errstate(all="ignore"):
@@ -298,8 +307,13 @@ class Program:
                 return guard
         raise AssertionError(f"every guard holds on row {row}")
 
-    def backward(self, ws: Workspace, scale: float) -> float:
-        """Run backward on the last forward (the output's gradient is ``scale`` per row); add into ``.grad``.
+    def backward(self, ws: Workspace, scale: float, accumulate: bool = True) -> float:
+        """Run backward on the last forward (the output's gradient is ``scale`` per row).
+
+        Args:
+            ws: the workspace holding the forward.
+            scale: d(loss)/d(output) for every row.
+            accumulate: add into each captured Value's ``.grad``; False writes it instead.
 
         Returns:
             The sum of the output over the rows.
@@ -322,10 +336,11 @@ class Program:
         with np.errstate(all="ignore"):
             for kernel in ws.backward:
                 kernel()
-        leaves = self.leaves
+        leaves = self.leaves_in_memory
         if leaves:
-            grads = np.fromiter(map(_get_grad, leaves), np.float64, len(leaves))
-            grads += GH[: len(leaves), 0]
+            grads = GH[self.in_memory, 0]
+            if accumulate:
+                grads += np.fromiter(map(_get_grad, leaves), np.float64, len(leaves))
             collections.deque(map(_set_grad, leaves, grads.tolist()), maxlen=0)
         return total
 
@@ -676,12 +691,64 @@ def _dot_forward(g: Group, ws: Workspace, out: np.ndarray) -> Callable[[], None]
     return forward
 
 
-def _writer(g: Group, ws: Workspace, j: int) -> Callable[[Any], None]:
-    """Write (the rows' first contribution) or add a contribution into argument j's gradient rows."""
-    rows = g.arg(j)
-    GH, GS = ws.tables(grad=True)
-    if g.kinds[j] == SHARED:
-        per_sample = g.out_kind == SAMPLE
+class _Dest:
+    """Where argument j's gradient goes: ``put(c)`` adds (or writes, for the rows' first contribution) c;
+    ``product(a, b)`` puts ``a * b``, into the table directly when it can (no temporary)."""
+
+    __slots__ = ("put", "product")
+
+    def __init__(self, g: Group, ws: Workspace, j: int) -> None:
+        rows = g.arg(j)
+        GH, GS = ws.tables(grad=True)
+        if g.kinds[j] == SHARED:
+            self._shared(rows, GH, per_sample=g.out_kind == SAMPLE)
+            return
+        mode = g.modes[j]
+        if rows.contiguous:
+            dst = GS[rows.key]
+            if mode == ASSIGN:
+
+                def assign(c: Any) -> None:
+                    dst[...] = c
+
+                def assign_product(a: Any, b: Any) -> None:
+                    np.multiply(a, b, out=dst)
+
+                self.put, self.product = assign, assign_product
+                return
+
+            def add(c: Any) -> None:
+                np.add(dst, c, out=dst)
+
+            self.put = add
+        else:
+            idx = rows.idx
+            if mode == ASSIGN:
+
+                def assign_at(c: Any) -> None:
+                    GS[idx] = c
+
+                self.put = assign_at
+            elif mode == ADD:
+
+                def add_fancy(c: Any) -> None:
+                    GS[idx] += c
+
+                self.put = add_fancy
+            else:
+
+                def add_at(c: Any) -> None:
+                    np.add.at(GS, idx, np.broadcast_to(c, (len(idx), GS.shape[1])))
+
+                self.put = add_at
+        put = self.put
+
+        def put_product(a: Any, b: Any) -> None:
+            put(a * b)
+
+        self.product = put_product
+
+    def _shared(self, rows: Rows, GH: np.ndarray, per_sample: bool) -> None:
         idx = rows.idx
 
         def add_shared(c: Any) -> None:
@@ -690,42 +757,18 @@ def _writer(g: Group, ws: Workspace, j: int) -> Callable[[Any], None]:
                 c = c.sum(axis=1, keepdims=True)  # a shared slot's gradient sums over the batch
             if rows.contiguous:
                 GH[rows.key] += c
+            elif rows.unique:  # a fancy += adds once per row: right when no row repeats, and much faster
+                GH[idx] += c
             else:
                 np.add.at(GH, idx, np.broadcast_to(c, (len(idx), 1)))
 
-        return add_shared
-    mode = g.modes[j]
-    if rows.contiguous:
-        dst = GS[rows.key]
-        if mode == ASSIGN:
+        def add_shared_product(a: Any, b: Any) -> None:
+            if per_sample and np.ndim(a) == 2 and np.ndim(b) == 2 and a.shape[1] != 1 and b.shape[1] != 1:
+                add_shared(np.einsum("ij,ij->i", a, b)[:, None])  # the sum over the batch, no (k, N) temporary
+            else:
+                add_shared(np.multiply(a, b))
 
-            def assign(c: Any) -> None:
-                dst[...] = c
-
-            return assign
-
-        def add(c: Any) -> None:
-            np.add(dst, c, out=dst)
-
-        return add
-    idx = rows.idx
-    if mode == ASSIGN:
-
-        def assign_at(c: Any) -> None:
-            GS[idx] = c
-
-        return assign_at
-    if mode == ADD:
-
-        def add_fancy(c: Any) -> None:
-            GS[idx] += c
-
-        return add_fancy
-
-    def add_at(c: Any) -> None:
-        np.add.at(GS, idx, np.broadcast_to(c, (len(idx), GS.shape[1])))
-
-    return add_at
+        self.put, self.product = add_shared, add_shared_product
 
 
 def _bind_backward(g: Group, ws: Workspace) -> Callable[[], None]:
@@ -739,33 +782,39 @@ def _bind_backward(g: Group, ws: Workspace) -> Callable[[], None]:
     name = g.op.name
     if g.sum_vectorised():
         return _sum_backward(g, ws, wanted, G)
-    writers = {j: _writer(g, ws, j) for j in wanted}
+    dests = {j: _Dest(g, ws, j) for j in wanted}
     if name in ("add", "sub", "neg", "sum"):
-        negated = {j for j in wanted if name == "neg" or (name == "sub" and j == 1)}
+        puts = [(dests[j].put, dests[j].product, name == "neg" or (name == "sub" and j == 1)) for j in wanted]
 
         def linear() -> None:
-            for j in wanted:
-                writers[j](-G if j in negated else G)
+            for put, product, negated in puts:
+                if negated:
+                    product(G, -1.0)
+                else:
+                    put(G)
 
         return linear
     getters = [_view((H, S)[g.kinds[j]], g.arg(j)) for j in range(g.arity)]
     if name == "mul":
         a, b = getters
-        need_a, need_b = g.needs
+        to_a = dests[0].product if g.needs[0] else None
+        to_b = dests[1].product if g.needs[1] else None
 
         def mul() -> None:
-            if need_a:
-                writers[0](b() * G)
-            if need_b:
-                writers[1](a() * G)
+            if to_a is not None:
+                to_a(b(), G)
+            if to_b is not None:
+                to_b(a(), G)
 
         return mul
     if name == "relu":
-        (write,) = writers.values()
+        (dest,) = dests.values()
+        product = dest.product
 
         def relu() -> None:
-            # relu'(a) = (a > 0) = (relu(a) > 0): the output's sign is enough.
-            write(G * (out > 0.0))
+            # relu'(a) = (a > 0) = (relu(a) > 0): the output's sign is enough. G times the mask, as the
+            # rule's local derivative times G (a nan or inf upstream times 0 stays nan, as in the engine).
+            product(G, out > 0.0)
 
         return relu
     rule = g.op.grads
@@ -779,7 +828,7 @@ def _bind_backward(g: Group, ws: Workspace) -> Callable[[], None]:
             local = [r(NUMPY_MATH, out, *args) if need else None
                      for r, need in zip(rule, needs)]  # type: ignore[arg-type]
         for j in wanted:
-            writers[j](local[j] * G)
+            dests[j].product(local[j], G)
 
     return generic
 
@@ -794,9 +843,10 @@ def _dense_backward(g: Group, ws: Workspace, G: np.ndarray) -> Callable[[], None
     want_w = any(g.needs[:n])
     want_x = n in g.modes
     x_mode = g.modes.get(n, ADD)
-    add_b = _writer(g, ws, g.arity - 1) if g.arity % 2 and g.needs[-1] else None
+    add_b = _Dest(g, ws, g.arity - 1).put if g.arity % 2 and g.needs[-1] else None
     dX = GS[x_rows.key] if x_rows.contiguous else None
     dW = GH[w_rows.key, 0].reshape(n, k) if w_rows.contiguous else None
+    W_view = H[w_rows.key, 0].reshape(n, k).T if w_rows.contiguous else None
 
     def dense() -> None:
         # The dot row's local derivatives are the other factor (d/dw_i = x_i,
@@ -807,8 +857,10 @@ def _dense_backward(g: Group, ws: Workspace, G: np.ndarray) -> Callable[[], None
             else:
                 np.add.at(GH[:, 0], w_rows.idx, (X() @ G.T).ravel())
         if want_x:
-            W = H[w_rows.idx, 0].reshape(n, k).T
-            if dX is not None and x_mode == ASSIGN:
+            W = W_view if W_view is not None else H[w_rows.idx, 0].reshape(n, k).T
+            if dX is not None and x_mode == ASSIGN and k == 1:
+                np.multiply(W.T, G, out=dX)  # an outer product: BLAS is ~3x slower at it than a broadcast
+            elif dX is not None and x_mode == ASSIGN:
                 np.matmul(W.T, G, out=dX)
             elif dX is not None:
                 np.add(dX, W.T @ G, out=dX)

@@ -233,3 +233,19 @@ def test_a_list_of_outputs_gives_one_column_each() -> None:
     with pytest.raises(TypeError, match="one Value"):
         fn.backward(X)
     assert isinstance(fn.graph, list) and len(fn.graph) == 3
+
+
+def test_accumulate_false_writes_the_gradient() -> None:
+    w = Value(2.0, "w")
+    v = Value(3.0, "v")
+    x = np.array([1.0, -2.0, 3.0])
+    for fn in (lambda x: w * x * x + v, lambda x: w * x if x.data > 0 else v * x):  # one program, then two
+        compiled = compile_batch(fn)
+        compiled.backward(x)
+        expected = (w.grad, v.grad)
+        w.grad, v.grad = 100.0, -7.0  # stale gradients from somewhere else
+        compiled.backward(x, accumulate=False)
+        assert (w.grad, v.grad) == pytest.approx(expected, rel=1e-15)
+        compiled.backward(x)  # the default adds, as Value.backward
+        assert (w.grad, v.grad) == pytest.approx((2 * expected[0], 2 * expected[1]), rel=1e-15)
+        w.grad = v.grad = 0.0

@@ -46,9 +46,9 @@ class _Trainer:
         self.loss = autograd.compile(loss)
 
     def step(self, lr: float) -> float:
-        for p in self.params:  # as the batched PyTorch loop zeroes its tensors' grads
-            p.grad = 0.0
-        total = self.loss.backward(self.X, self.y)
+        # accumulate=False writes .grad instead of adding to it: as PyTorch batched sets p.grad = None
+        # and lets backward write it, no separate zeroing pass over the parameters.
+        total = self.loss.backward(self.X, self.y, accumulate=False)
         for p in self.params:
             p.data -= lr * p.grad
         return total
