@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import Value, topological_order
-from chainrule.autograd.modes import enable_grad
+from chainrule.autograd.modes import MODE, enable_grad
 from chainrule.autograd.program import SAMPLE, SHARED, Program, Workspace, build, describe_difference, signature, walk
 from chainrule.autograd.tracing import DataDependentGraphError, Guard, GuardError, TraceError, tracing
 
@@ -212,11 +212,14 @@ class Compiled:
                 done.append(entry)
             pending = rest
         result = []
+        anomaly = MODE.get().anomaly
         for program, rows, ws in done:
             if ws is None:  # it met its guards on part of the rows it ran: run again on just those
                 assert rows is not None
                 ws = program.workspace(len(rows))
                 program.forward(ws, [a[rows] for a in arrays])
+            if anomaly:  # as the scalar engine under detect_anomaly(): the first nan or inf raises
+                program.check_finite(ws, rows)
             result.append((program, rows, ws))
         return result, scalar_rows
 
@@ -333,8 +336,11 @@ class Compiled:
                         v for _, outs in scalar_rows for v in topological_order(outs) if v._op is None}:
                     leaf.grad = 0.0
                 accumulate = True
-            for program, _, ws in runs:
+            anomaly = MODE.get().anomaly
+            for program, rows, ws in runs:
                 total += program.backward(ws, scale, accumulate)
+                if anomaly:
+                    program.check_finite(ws, rows, gradients=True)
             for _, (out,) in scalar_rows:
                 total += out._data
                 out.backward(scale)

@@ -510,6 +510,9 @@ class Value:
     @property
     def local_grads(self) -> tuple[float, ...]:
         """d(self)/d(parent) for each parent, recorded when the node was made."""
+        if _tracing and (tracer := TRACER.get()) is not None:  # the traced sample's numbers: refused
+            tracer.refuse("reading local_grads", "they are the traced sample's numbers; use autograd.grad(..., "
+                          "create_graph=True) for derivatives inside a compiled function")
         b = self._b
         if b is None:
             return _EMPTY if self._a is None else (self._ga,)

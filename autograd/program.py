@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import _MANY, CONSTANT, Value
+from chainrule.autograd.engine import _MANY, CONSTANT, AnomalyError, Value
 from chainrule.autograd.ops import NUMPY_MATH, Op
 from chainrule.autograd.tracing import NO_GRADIENT, Guard
 
@@ -343,6 +343,37 @@ class Program:
                 grads += np.fromiter(map(_get_grad, leaves), np.float64, len(leaves))
             collections.deque(map(_set_grad, leaves, grads.tolist()), maxlen=0)
         return total
+
+
+    def check_finite(self, ws: Workspace, rows: np.ndarray | None, gradients: bool = False) -> None:
+        """Under ``detect_anomaly()``: raise AnomalyError at the first group whose values are not all finite.
+
+        Args:
+            ws: the workspace of the last forward (and backward).
+            rows: the batch rows the workspace holds (None: all of them), for the message.
+            gradients: check the gradients of the last backward (in backward order) instead.
+        """
+        if gradients:
+            GH, GS = ws.tables(grad=True)
+            for g in reversed(self.groups):
+                if g.live:
+                    _raise_if_not_finite(g, (GH, GS)[g.out_kind][g.out.key], rows, "the gradient reaching op '{}' is")
+            return
+        for g in self.groups:
+            _raise_if_not_finite(g, ws.tables()[g.out_kind][g.out.key], rows, "op '{}' produced")
+
+
+def _raise_if_not_finite(g: Group, block: np.ndarray, rows: np.ndarray | None, what: str) -> None:
+    bad = ~np.isfinite(block)
+    if not bad.any():
+        return
+    member, column = (int(i) for i in np.argwhere(bad)[0])
+    value = float(block[member, column])
+    if g.out_kind == SHARED:
+        where = "a value shared by every sample"
+    else:
+        where = f"sample {column if rows is None else int(rows[column])}"
+    raise AnomalyError(f"anomaly: {what.format(g.op.name)} {value!r} ({where}, in the compiled program)")
 
 
 def _fails(values: np.ndarray, guard: Guard) -> np.ndarray:

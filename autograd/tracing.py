@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from chainrule.autograd import engine
 from chainrule.autograd.engine import CONSTANT, Value, _ieee_forward, _set_edges, constant
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, OP, Op
@@ -380,7 +382,6 @@ class TracedNumber:
     """
 
     __slots__ = ("node", "_tracer", "is_bool")
-    __array_ufunc__: Any = None  # numpy hands np.float64(2) * t back to TracedNumber.__rmul__
 
     def __init__(self, node: Value, tracer: Tracer, *, is_bool: bool = False) -> None:
         self.node = node
@@ -404,6 +405,20 @@ class TracedNumber:
         if self.is_bool:
             mine = bool(mine)
         return python(theirs, mine) if reflected else python(mine, theirs)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy on a TracedNumber: arithmetic, comparisons and the op table's functions are recorded
+        (``np.exp(x.data)`` is an exp node); anything else takes the numbers out (a guard on each)."""
+        plain = [float(x) if isinstance(x, np.generic) and not isinstance(x, np.bool_) else x for x in inputs]
+        if method == "__call__" and not kwargs and self._tracer.active:
+            python = _UFUNC_OPERATORS.get(ufunc)
+            if python is not None:
+                return python(*plain)
+            row = _UFUNC_ROWS.get(ufunc)
+            if row is not None and len(plain) == 1:
+                return self._unary(row, lambda v: getattr(ufunc, method)(v))
+        guarded = [x._guard(f"numpy.{ufunc.__name__}") if isinstance(x, TracedNumber) else x for x in plain]
+        return getattr(ufunc, method)(*guarded, **kwargs)
 
     # -- what steers Python: guards -----------------------------------------
 
@@ -563,6 +578,15 @@ class TracedNumber:
 
 
 numbers.Real.register(TracedNumber)
+
+_UFUNC_OPERATORS: dict[Any, Callable[..., Any]] = {
+    np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul, np.true_divide: operator.truediv,
+    np.power: operator.pow, np.negative: operator.neg, np.positive: operator.pos, np.absolute: abs,
+    np.greater: operator.gt, np.greater_equal: operator.ge, np.less: operator.lt, np.less_equal: operator.le,
+    np.equal: operator.eq, np.not_equal: operator.ne,
+}
+_UFUNC_ROWS: dict[Any, str] = {np.exp: "exp", np.log: "log", np.sqrt: "sqrt", np.tanh: "tanh", np.sin: "sin",
+                               np.cos: "cos"}
 
 
 __all__ = [

@@ -398,3 +398,47 @@ def test_random_programs_match_the_scalar_engine(steps: list[tuple[Any, ...]], s
         for p in params:  # parameters change between calls: read again, guards on them checked again
             p.data = p.data - 0.25 * np.sign(p.grad)
     _assert_same(fn, [np.array(batch1)], params, compiled)
+
+
+def test_numpy_on_numbers_read_from_values() -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        d = x[0].data
+        recorded = np.exp(d) + np.float64(2.0) * d - np.abs(d) + np.sqrt(d * d)  # recorded: one program
+        return w * Value(recorded) + w * (np.greater(d, 0.5) * 1.0)
+
+    compiled = compile_batch(fn)
+    _assert_same(fn, [X], [w], compiled)
+    assert compiled.programs == 1
+
+    def guarded(x: list[Value]) -> Value:
+        return w * float(np.floor(x[0].data))  # no op row for floor: the number is guarded
+
+    compiled = compile_batch(guarded)
+    _assert_same(guarded, [FEW], [w], compiled)
+    assert compiled.programs == 3  # 0.5, -1.0 and 2.0
+
+
+def test_reading_local_grads_inside_the_function_is_refused() -> None:
+    w = Value(0.7, "w")
+    with pytest.raises(TraceError, match="local_grads"):
+        compile_batch(lambda x: w * (w * x[0]).local_grads[0])(X)
+
+
+def test_detect_anomaly_raises_as_the_scalar_engine_does() -> None:
+    w = Value(0.7, "w")
+    data = np.array([[1.0], [4.0], [-1.0], [2.0]])
+    fn = compile_batch(lambda x: (w * x[0]).log())  # log of a negative: nan at sample 2
+    with pytest.raises(autograd.AnomalyError, match=r"anomaly: op 'log' produced nan \(sample 2"):
+        with autograd.detect_anomaly():
+            fn(data)
+    with autograd.detect_anomaly():  # the scalar engine raises there too
+        with pytest.raises(autograd.AnomalyError, match="log"):
+            (w * Value(-1.0)).log()
+    assert np.isnan(fn(data)[2])  # outside anomaly mode: IEEE numbers, as the scalar engine's
+    steep = compile_batch(lambda x: (x[0] * w - 0.7).sqrt())  # sqrt'(0) = inf: sample 1's gradient
+    steep.backward(data[1:2])  # traced and compiled on a sample where all is finite
+    with pytest.raises(autograd.AnomalyError, match=r"the gradient reaching op '.*' is inf \(sample 1"):
+        with autograd.detect_anomaly():
+            steep.backward(data[[1, 0]])
