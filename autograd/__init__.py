@@ -9,7 +9,7 @@ Example::
     x.grad  # 2*x + cos(x)
 """
 
-from chainrule.autograd.compiler import Compiled, DataDependentGraphError, compile
+from chainrule.autograd.compiler import Compiled, DataDependentGraphError, GuardError, TraceError, compile
 from chainrule.autograd.engine import (
     CONSTANT,
     PARAMETER,
@@ -41,7 +41,9 @@ __all__ = [
     "Compiled",
     "DataDependentGraphError",
     "GradcheckError",
+    "GuardError",
     "Op",
+    "TraceError",
     "Value",
     "apply",
     "clamp",

@@ -96,10 +96,12 @@ y = ±1. PyTorch has no such function (`hinge_embedding_loss` is a different los
 Values, into a tape, and replays that tape over a whole batch with numpy; the neurons
 of a layer become one matrix product. That is closer to `torch.func.vmap` (with a
 batched gradient) than to `torch.compile`, which compiles a tensor program as it
-stands. A Python branch on `.data` raises `chainrule.autograd.DataDependentGraphError`
-(vmap, too, refuses data-dependent control flow); `torch.compile` would guard on it or
-break the graph and run it. `step.backward(X)` returns the mean loss as a float and
-adds the gradients into `.grad` of the shared leaves (the model's parameters).
+stands. A Python branch on `.data` is guarded on every sample, like `torch.compile`'s
+guards but per sample: the samples that take the other branch run a program traced for
+them (vmap refuses data-dependent control flow); with `retrace=False` such a sample
+raises `chainrule.autograd.GuardError`, a `DataDependentGraphError`.
+`step.backward(X)` returns the mean loss as a float and adds the gradients into `.grad`
+of the shared leaves (the model's parameters).
 
 ## Modules and training
 
