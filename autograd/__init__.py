@@ -9,6 +9,7 @@ Example::
     x.grad  # 2*x + cos(x)
 """
 
+from chainrule.autograd.collector import defer_gc
 from chainrule.autograd.compiler import Compiled, DataDependentGraphError, GuardError, TraceError, compile
 from chainrule.autograd.engine import (
     CONSTANT,
@@ -50,6 +51,7 @@ __all__ = [
     "compile",
     "constant",
     "current_scope",
+    "defer_gc",
     "detect_anomaly",
     "dot",
     "enable_grad",

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import numpy as np
 
-from chainrule.autograd.modes import MODE
+from chainrule.autograd.collector import defer_gc
+from chainrule.autograd.modes import get_mode, reset_mode, set_mode
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 
 # Roles. Intermediate nodes and user leaves are variables; plain numbers mixed
@@ -113,14 +114,16 @@ class _Many:
 
 _MANY: Any = _Many()
 
+_DEFER_GC = defer_gc()  # one shared instance: defer_gc keeps its state per process, not per object
 
-def _leaf(data: float, meta: tuple[str, str | None]) -> Value:
+
+def _leaf(data: float, meta: tuple[str, str | None], role: str = VARIABLE) -> Value:
     v = _new_object(Value)
     v._data = data
     v.grad = 0.0
     v._meta = meta
     v._op = None
-    v.role = VARIABLE
+    v.role = role
     v._a = None
     v._b = None
     v._ga = 0.0
@@ -153,9 +156,7 @@ def constant(x: object, what: str = "operand") -> Value:
         node = None if tracer is None else tracer.node_of(x)  # x.data while tracing: its node
         if node is not None:
             return node
-    v = _leaf(_number_to_float(x, what), MODE.get().meta)
-    v.role = CONSTANT
-    return v
+    return _leaf(_number_to_float(x, what), get_mode()[2], CONSTANT)
 
 
 def _as_value(x: object, op: Op) -> Value:
@@ -166,17 +167,23 @@ def _as_value(x: object, op: Op) -> Value:
     return constant(x, f"unsupported operand for {op.symbol}")
 
 
-def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value]) -> tuple[Any, ...]:
-    """Local derivatives of ``op`` at ``xs`` (0.0 for constant inputs, never computed)."""
+def _local_grads(
+    op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value], has_constant: bool = True
+) -> tuple[Any, ...]:
+    """Local derivatives of ``op`` at ``xs`` (0.0 for constant inputs, never computed).
+
+    ``has_constant=False`` promises that no input is a constant (n-ary rows
+    then skip the check).
+    """
     if op.arity is None:
         grads = op.grads(M, out, *xs)  # type: ignore[operator]
-        if CONSTANT in [a.role for a in args]:
-            return tuple(0.0 if a.role is CONSTANT else g for a, g in zip(args, grads))
+        if has_constant:
+            return tuple([0.0 if a.role is CONSTANT else g for a, g in zip(args, grads)])
         return tuple(grads)
-    return tuple(
+    return tuple([
         0.0 if a.role is CONSTANT else rule(M, out, *xs)
         for a, rule in zip(args, op.grads)  # type: ignore[arg-type]
-    )
+    ])
 
 
 def _ieee_forward(op: Op, xs: Sequence[float]) -> float:
@@ -215,28 +222,53 @@ def apply(op: Op, *operands: Operand) -> Value:
     """
     if op.arity is not None and len(operands) != op.arity:
         raise TypeError(f"op '{op.name}' takes {op.arity} inputs, got {len(operands)}")
-    args = [x if type(x) is Value else _as_value(x, op) for x in operands]
-    enabled, anomaly, meta = MODE.get()
-    xs = [a._data for a in args]
+    args: tuple[Value, ...] = operands  # type: ignore[assignment]
+    xs = []
+    constants = 0
+    try:
+        # NOTE: one pass over the inputs reads their values and counts the constants.
+        for a in args:
+            xs.append(a._data)
+            if a.role is CONSTANT:
+                constants += 1
+    except AttributeError:  # a plain number among them: a constant leaf
+        args = tuple([_as_value(x, op) for x in operands])
+        xs = [a._data for a in args]
+        constants = [a.role for a in args].count(CONSTANT)
+    enabled, anomaly, meta = get_mode()
     try:
         out = op.forward(FLOAT_MATH, *xs)
     except FLOAT_ERRORS:
         out = _ieee_forward(op, xs)
-    grads: tuple[float, ...] = _EMPTY
-    if enabled:
-        try:
-            grads = _local_grads(op, FLOAT_MATH, out, xs, args)
-        except FLOAT_ERRORS:
-            grads = _ieee_grads(op, out, xs, args)
-    if anomaly and (not math.isfinite(out) or not all(map(math.isfinite, grads))):
-        _raise_anomaly(op, args, out, grads)
+    all_constant = constants == len(args)
+    if not enabled or all_constant:
+        if anomaly:
+            _check_finite(op, args, out, _EMPTY)
+        return _unrecorded(out, meta, op, args, enabled, all_constant)
+    try:
+        grads = _local_grads(op, FLOAT_MATH, out, xs, args, constants > 0)
+    except FLOAT_ERRORS:
+        grads = _ieee_grads(op, out, xs, args)
+    if anomaly:
+        _check_finite(op, args, out, grads)
     v = _leaf(out, meta)
-    if [a.role for a in args].count(CONSTANT) == len(args):
-        v.role = CONSTANT  # nothing to differentiate: a constant, like its inputs
-    elif enabled:
-        _set_edges(v, op, tuple(args), grads)
-    elif _tracing:
-        _trace_no_grad(v, op, tuple(args))
+    _set_edges(v, op, args, grads)
+    return v
+
+
+def _check_finite(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
+    """Under anomaly mode: raise AnomalyError if the output or a local derivative is nan or inf."""
+    if not (math.isfinite(out) and all(map(math.isfinite, grads))):
+        _raise_anomaly(op, args, out, grads)
+
+
+def _unrecorded(
+    out: float, meta: tuple[str, str | None], op: Op, args: tuple[Value, ...], enabled: bool, constant: bool
+) -> Value:
+    """The result of an op that records no edges: under no_grad, or of constants only (then a constant)."""
+    v = _leaf(out, meta, CONSTANT if constant else VARIABLE)
+    if _tracing and not enabled and not constant:
+        _trace_no_grad(v, op, args)
     return v
 
 
@@ -255,47 +287,39 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
             b = b if isinstance(b, Value) else constant(b, what)
         x = a._data
         y = b._data
-        enabled, anomaly, meta = MODE.get()
-        ga = gb = 0.0
+        enabled, anomaly, meta = get_mode()
         try:
             out = forward(M, x, y)
         except FLOAT_ERRORS:
             out = _ieee_forward(op, (x, y))
-        if enabled:
-            try:
-                if a.role is not CONSTANT:
-                    ga = d0(M, out, x, y)
-                if b.role is not CONSTANT:
-                    gb = d1(M, out, x, y)
-            except FLOAT_ERRORS:
-                ga, gb = _ieee_grads(op, out, (x, y), (a, b))
-        if anomaly and (not math.isfinite(out) or not (math.isfinite(ga) and math.isfinite(gb))):
-            _raise_anomaly(op, (a, b), out, (ga, gb) if enabled else ())
+        a_role = a.role
+        b_role = b.role
+        if not enabled or (a_role is CONSTANT and b_role is CONSTANT):
+            if anomaly:
+                _check_finite(op, (a, b), out, _EMPTY)
+            return _unrecorded(out, meta, op, (a, b), enabled, a_role is CONSTANT and b_role is CONSTANT)
+        try:
+            ga = 0.0 if a_role is CONSTANT else d0(M, out, x, y)
+            gb = 0.0 if b_role is CONSTANT else d1(M, out, x, y)
+        except FLOAT_ERRORS:
+            ga, gb = _ieee_grads(op, out, (x, y), (a, b))
+        if anomaly:
+            _check_finite(op, (a, b), out, (ga, gb))
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
         v._meta = meta
+        v._op = op
+        v.role = VARIABLE
+        v._a = a
+        v._b = b
+        v._ga = ga
+        v._gb = gb
         v._n = 0
-        if enabled and (a.role is not CONSTANT or b.role is not CONSTANT):
-            v._op = op
-            v.role = VARIABLE
-            v._a = a
-            v._b = b
-            v._ga = ga
-            v._gb = gb
-            if a._a is not None:
-                a._n += 1
-            if b._a is not None:
-                b._n += 1
-        else:
-            v._op = None
-            v.role = CONSTANT if a.role is CONSTANT and b.role is CONSTANT else VARIABLE
-            v._a = None
-            v._b = None
-            v._ga = 0.0
-            v._gb = 0.0
-            if _tracing and not enabled and v.role is not CONSTANT:
-                _trace_no_grad(v, op, (a, b))
+        if a._a is not None:
+            a._n += 1
+        if b._a is not None:
+            b._n += 1
         return v
 
     if not reflected:
@@ -318,40 +342,34 @@ def _unary(op: Op) -> Callable[[Value], Value]:
 
     def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self._data
-        enabled, anomaly, meta = MODE.get()
-        ga = 0.0
+        enabled, anomaly, meta = get_mode()
         try:
             out = forward(M, x)
         except FLOAT_ERRORS:
             out = _ieee_forward(op, (x,))
-        if enabled and self.role is not CONSTANT:
-            try:
-                ga = d0(M, out, x)
-            except FLOAT_ERRORS:
-                (ga,) = _ieee_grads(op, out, (x,), (self,))
-        if anomaly and not (math.isfinite(out) and math.isfinite(ga)):
-            _raise_anomaly(op, (self,), out, (ga,) if enabled else ())
+        if not enabled or self.role is CONSTANT:
+            if anomaly:
+                _check_finite(op, (self,), out, _EMPTY)
+            return _unrecorded(out, meta, op, (self,), enabled, self.role is CONSTANT)
+        try:
+            ga = d0(M, out, x)
+        except FLOAT_ERRORS:
+            (ga,) = _ieee_grads(op, out, (x,), (self,))
+        if anomaly:
+            _check_finite(op, (self,), out, (ga,))
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
         v._meta = meta
+        v._op = op
+        v.role = VARIABLE
+        v._a = self
         v._b = None
+        v._ga = ga
         v._gb = 0.0
         v._n = 0
-        if enabled and self.role is not CONSTANT:
-            v._op = op
-            v.role = VARIABLE
-            v._a = self
-            v._ga = ga
-            if self._a is not None:
-                self._n += 1
-        else:
-            v._op = None
-            v.role = self.role if self.role is CONSTANT else VARIABLE
-            v._a = None
-            v._ga = 0.0
-            if _tracing and not enabled and v.role is not CONSTANT:
-                _trace_no_grad(v, op, (self,))
+        if self._a is not None:
+            self._n += 1
         return v
 
     method.__name__ = name
@@ -430,7 +448,7 @@ class Value:
             raise TypeError(f"Value() label must be a str, got {type(label).__name__} {label!r}")
         self._data = data
         self.grad = 0.0
-        meta = MODE.get().meta
+        meta = get_mode()[2]
         self._meta = meta if not label else (label, meta[1])
         self._op = None
         self.role = VARIABLE
@@ -594,7 +612,8 @@ class Value:
             tracer.refuse("backward()", "the compiled function's backward() differentiates what fn returns; "
                           "return the loss instead of calling backward() on it")
         seed = 1.0 if gradient is None else _number_to_float(gradient, "backward() gradient")
-        _propagate(self, seed, accumulate=True)
+        with _DEFER_GC:  # the walk makes no cycles (see autograd/collector.py)
+            _propagate(self, seed, accumulate=True)
 
     # -- operators: one-line calls into the op table ----------------------
 
@@ -825,7 +844,7 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
         skipped); else every node's result (constant leaves with a meaningless
         value: callers skip them).
     """
-    if MODE.get().anomaly:
+    if get_mode()[1]:
         return _propagate_checked(root, seed, accumulate)
     partial: dict[Value, float] = {}  # contributions so far, for nodes still waiting for consumers
     pending: dict[Value, int] = {}  # consumers still to come, for nodes that had more than one
@@ -836,15 +855,7 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
     else:
         _walk([root], [seed], partial, pending, leaves, results, accumulate)
         if partial:
-            # Some nodes wait for consumers that are not in this graph (made
-            # from the same nodes for another output): count the consumers
-            # that are, below the waiting nodes, and finish from there.
-            counts = _consumer_counts(list(partial))
-            pending.clear()
-            pending.update(counts)
-            ready = [v for v in partial if v not in counts]
-            _walk(ready, [partial.pop(v) for v in ready], partial, pending, leaves, results, accumulate)
-            assert not partial
+            _finish_counted(partial, leaves, results, accumulate)
     if not accumulate:
         for leaf, g in leaves.items():
             results[leaf] = g
@@ -854,6 +865,39 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
             old = leaf.grad
             leaf.grad = g if old == 0.0 and g != 0.0 else old + g
     return leaves
+
+
+def _finish_counted(
+    partial: dict[Value, float], leaves: dict[Value, float], results: dict[Value, float], accumulate: bool
+) -> None:
+    """Finish a walk whose recorded counts left nodes waiting, with exact counts.
+
+    Some nodes wait for consumers that are not in this graph (made from the
+    same nodes for another output), or were released early by a count that
+    was too low. Count the consumers that are in it, below the waiting nodes,
+    and walk from the waiting nodes that none of them consumes. Rare, so the
+    plain loop over ``parents`` and ``local_grads``.
+    """
+    counts = _consumer_counts(list(partial))
+    stack = [(v, partial.pop(v)) for v in list(partial) if v not in counts]
+    while stack:
+        node, g = stack.pop()
+        if accumulate:
+            old = node.grad
+            node.grad = g if old == 0.0 and g != 0.0 else old + g
+        else:
+            results[node] = results.get(node, 0.0) + g
+        for p, local in zip(node.parents, node.local_grads):
+            if p._a is None:
+                leaves[p] = leaves.get(p, 0.0) + local * g
+                continue
+            n = counts[p] - 1
+            counts[p] = n
+            if n:
+                partial[p] = partial.get(p, 0.0) + local * g
+            else:
+                stack.append((p, partial.pop(p, 0.0) + local * g))
+    assert not partial, "every node below the waiting ones has its exact count"
 
 
 def _describe_node(v: Value) -> str:
@@ -888,11 +932,12 @@ def _propagate_checked(root: Value, seed: float, accumulate: bool) -> dict[Value
     """
     if not math.isfinite(seed):
         raise AnomalyError(f"anomaly in backward: the seed gradient is {seed!r} at {_describe_node(root)}")
-    token = MODE.set(MODE.get()._replace(anomaly=False))
+    enabled, _, meta = get_mode()
+    token = set_mode((enabled, False, meta))
     try:
         results = _propagate(root, seed, accumulate=False)
     finally:
-        MODE.reset(token)
+        reset_mode(token)
     if not all(math.isfinite(g) for v, g in results.items() if v.role is not CONSTANT):
         _raise_backward_anomaly(root, seed, results)
     if not accumulate:
@@ -953,10 +998,13 @@ def _walk(
 ) -> None:
     """Process ready op nodes (with their gradients) and every node they make ready.
 
-    A node's remaining consumer count is ``pending[node]`` if it is there,
-    else its recorded ``_n``. A count that is too low only releases a node
-    early: it is then processed again when the rest arrives, which by the
-    linearity of the chain rule gives the same sums.
+    A node with one recorded consumer (``_n == 1``, most nodes) is ready as
+    soon as that consumer passes its gradient on, and never enters a dict.
+    Otherwise its remaining consumer count is ``pending[node]`` if it is
+    there, else its recorded ``_n``, and its gradient so far waits in
+    ``partial``. A count that is too low only releases a node early: it is
+    then processed again when the rest arrives, which by the linearity of the
+    chain rule gives the same sums.
     """
     pop = nodes.pop
     push = nodes.append
@@ -966,6 +1014,7 @@ def _walk(
     partial_pop = partial.pop
     partial_get = partial.get
     pending_get = pending.get
+    pending_pop = pending.pop
     while nodes:
         node = pop()
         g = gpop()
@@ -983,44 +1032,52 @@ def _walk(
             for p, local in zip(node._a, node._ga):
                 if p._a is None:
                     leaves[p] = leaf_get(p, 0.0) + local * g
-                    continue
-                n = pending_get(p) or p._n
-                if n <= 1:
+                elif p._n == 1:
                     push(p)
-                    gpush(partial_pop(p, 0.0) + local * g)
-                    pending.pop(p, None)
+                    gpush(local * g)
                 else:
-                    pending[p] = n - 1
-                    partial[p] = partial_get(p, 0.0) + local * g
+                    n = pending_get(p) or p._n
+                    if n <= 1:
+                        push(p)
+                        gpush(partial_pop(p, 0.0) + local * g)
+                        pending_pop(p, None)
+                    else:
+                        pending[p] = n - 1
+                        partial[p] = partial_get(p, 0.0) + local * g
             continue
         # One or two inputs, the common cases, unrolled: ~30% faster than
         # building tuples for the loop above.
         a = node._a
         if a._a is None:
             leaves[a] = leaf_get(a, 0.0) + node._ga * g
+        elif a._n == 1:
+            push(a)
+            gpush(node._ga * g)
         else:
             n = pending_get(a) or a._n
             if n <= 1:
                 push(a)
                 gpush(partial_pop(a, 0.0) + node._ga * g)
-                if n != a._n:
-                    pending.pop(a, None)
+                pending_pop(a, None)
             else:
                 pending[a] = n - 1
                 partial[a] = partial_get(a, 0.0) + node._ga * g
-        if b is not None:
-            if b._a is None:
-                leaves[b] = leaf_get(b, 0.0) + node._gb * g
+        if b is None:
+            continue
+        if b._a is None:
+            leaves[b] = leaf_get(b, 0.0) + node._gb * g
+        elif b._n == 1:
+            push(b)
+            gpush(node._gb * g)
+        else:
+            n = pending_get(b) or b._n
+            if n <= 1:
+                push(b)
+                gpush(partial_pop(b, 0.0) + node._gb * g)
+                pending_pop(b, None)
             else:
-                n = pending_get(b) or b._n
-                if n <= 1:
-                    push(b)
-                    gpush(partial_pop(b, 0.0) + node._gb * g)
-                    if n != b._n:
-                        pending.pop(b, None)
-                else:
-                    pending[b] = n - 1
-                    partial[b] = partial_get(b, 0.0) + node._gb * g
+                pending[b] = n - 1
+                partial[b] = partial_get(b, 0.0) + node._gb * g
 
 
 class ValueMath:
@@ -1098,12 +1155,11 @@ def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
     the backward pass are built with the op-level check off, so the error
     names the forward graph's nodes rather than a multiplication inside it).
     """
-    mode = MODE.get()
-    check = mode.anomaly
+    enabled, check, meta = get_mode()
     if check:
         if not math.isfinite(seed):
             raise AnomalyError(f"anomaly in backward: the seed gradient is {seed!r} at {_describe_node(root)}")
-        token = MODE.set(mode._replace(anomaly=False))
+        token = set_mode((enabled, False, meta))
     try:
         pending = _consumer_counts([root])
         grads: dict[Value, Any] = {root: seed}
@@ -1130,7 +1186,7 @@ def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
                         stack.append(p)
     finally:
         if check:
-            MODE.reset(token)
+            reset_mode(token)
     return grads
 
 
@@ -1169,10 +1225,11 @@ def grad(
         # numbers: build them as Values instead and cut them from the graph.
         values = grad(output, items, create_graph=True, allow_unused=allow_unused)
         return [tracer.detach(g) if g.role is not CONSTANT else g for g in values]
-    if create_graph:
-        grads: dict[Value, Any] = _propagate_graph(output, 1.0)
-    else:
-        grads = _propagate(output, 1.0, accumulate=False)
+    with _DEFER_GC:
+        if create_graph:
+            grads: dict[Value, Any] = _propagate_graph(output, 1.0)
+        else:
+            grads = _propagate(output, 1.0, accumulate=False)
     result = []
     for i, x in enumerate(items):
         if x in grads and x.role is not CONSTANT:

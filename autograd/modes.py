@@ -10,31 +10,27 @@ import contextvars
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Mode(NamedTuple):
-    """The engine's state for the current context.
-
-    ``meta`` is the ``(label, scope)`` pair new nodes start with: ``("", path)``
-    for the module path in force, one shared tuple per path.
-    """
-
-    grad_enabled: bool
-    anomaly: bool
-    meta: tuple[str, str | None]
-
-    @property
-    def scope(self) -> str | None:
-        """The module path in force, or None."""
-        return self.meta[1]
-
+# The engine's state for the current context: (grad_enabled, anomaly, meta),
+# where meta is the (label, scope) pair new nodes start with: ("", path) for
+# the module path in force, one shared tuple per path.
+# NOTE: a plain tuple, read by every op: unpacking it is one specialised
+# instruction, while a NamedTuple (a tuple subclass) unpacks through the
+# generic iterator path, ~5x slower (callgrind).
+Mode: TypeAlias = tuple[bool, bool, tuple[str, str | None]]
 
 NO_SCOPE: tuple[str, str | None] = ("", None)
-DEFAULT_MODE = Mode(True, False, NO_SCOPE)
+DEFAULT_MODE: Mode = (True, False, NO_SCOPE)
 MODE: contextvars.ContextVar[Mode] = contextvars.ContextVar("chainrule_mode", default=DEFAULT_MODE)
+# Bound once: `get_mode()` is a specialised call of a C function, where
+# `MODE.get()` looks the method up on every call.
+get_mode = MODE.get
+set_mode = MODE.set
+reset_mode = MODE.reset
 # The modes to restore on exit, with the switch that saved each, kept per context
 # too, so one switch object can be shared by threads and tasks without their
 # exits crossing.
@@ -55,9 +51,9 @@ class _ModeSwitch:
         raise NotImplementedError
 
     def __enter__(self) -> None:
-        mode = MODE.get()
+        mode = get_mode()
         _SAVED.set((*_SAVED.get(), (self, mode)))
-        MODE.set(self._enter_mode(mode))
+        set_mode(self._enter_mode(mode))
 
     def __exit__(self, *exc: object) -> None:
         saved = _SAVED.get()
@@ -70,7 +66,7 @@ class _ModeSwitch:
                 f"{name}().__exit__ does not match the innermost __enter__ (a {type(owner).__name__}()); "
                 "mode switches must be exited in the reverse order they were entered"
             )
-        MODE.set(mode)
+        set_mode(mode)
         _SAVED.set(saved[:-1])
 
     def __call__(self, fn: F) -> F:
@@ -168,14 +164,14 @@ class no_grad(_ModeSwitch):
     """
 
     def _enter_mode(self, mode: Mode) -> Mode:
-        return mode._replace(grad_enabled=False)
+        return (False, mode[1], mode[2])
 
 
 class enable_grad(_ModeSwitch):
     """Context manager and decorator: turn recording back on inside ``no_grad``."""
 
     def _enter_mode(self, mode: Mode) -> Mode:
-        return mode._replace(grad_enabled=True)
+        return (True, mode[1], mode[2])
 
 
 class detect_anomaly(_ModeSwitch):
@@ -190,12 +186,12 @@ class detect_anomaly(_ModeSwitch):
     """
 
     def _enter_mode(self, mode: Mode) -> Mode:
-        return mode._replace(anomaly=True)
+        return (mode[0], True, mode[2])
 
 
 def is_grad_enabled() -> bool:
     """Return True when ops record their parents in the current context."""
-    return MODE.get().grad_enabled
+    return get_mode()[0]
 
 
 # (outer path, name) -> ("", path): one string and one tuple per module path
@@ -221,20 +217,37 @@ class scope:
         self._name = name
 
     def __enter__(self) -> str:
-        grad_enabled, anomaly, (_, outer) = MODE.get()
-        key = (outer, self._name)
-        meta = _PATHS.get(key)
-        if meta is None:
-            if len(_PATHS) > 100_000:  # bounded: paths are few in practice
-                _PATHS.clear()
-            meta = _PATHS[key] = ("", f"{outer}.{self._name}" if outer else self._name)
-        self._token = MODE.set(Mode(grad_enabled, anomaly, meta))
-        return meta[1]
+        self._token = enter_scope(self._name)
+        path = get_mode()[2][1]
+        assert path is not None  # a scope is in force
+        return path
 
     def __exit__(self, *exc: object) -> None:
-        MODE.reset(self._token)
+        exit_scope(self._token)
+
+
+def enter_scope(name: str) -> contextvars.Token[Mode]:
+    """Enter the scope ``name`` (a non-empty str, not checked) without a context manager.
+
+    For loops that switch scope per call (nn's modules): cheaper than making a
+    :class:`scope` object. Pair it with ``exit_scope(token)`` in a ``finally``.
+
+    Returns:
+        The token that :func:`exit_scope` takes to restore the previous mode.
+    """
+    grad_enabled, anomaly, (_, outer) = get_mode()
+    meta = _PATHS.get((outer, name))
+    if meta is None:
+        if len(_PATHS) > 100_000:  # bounded: paths are few in practice
+            _PATHS.clear()
+        meta = _PATHS[(outer, name)] = ("", f"{outer}.{name}" if outer else name)
+    return set_mode((grad_enabled, anomaly, meta))
+
+
+# exit_scope(token): back to the mode before the enter_scope() that gave the token.
+exit_scope = reset_mode
 
 
 def current_scope() -> str | None:
     """Return the module path new nodes are tagged with, or None."""
-    return MODE.get().scope
+    return get_mode()[2][1]

@@ -51,7 +51,8 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from chainrule.autograd import PARAMETER, Value, scope
+from chainrule.autograd import PARAMETER, Value
+from chainrule.autograd.modes import enter_scope, exit_scope
 
 __all__ = ["FORMAT", "MAX_NESTING", "IncompatibleKeys", "ModelFileError", "Module", "load"]
 
@@ -351,8 +352,11 @@ class Module:
         name = self._scope_name
         if name is None:
             return self.forward(*args, **kwargs)
-        with scope(name):
+        token = enter_scope(name)  # `with scope(name)` costs three calls more, once per module call
+        try:
             return self.forward(*args, **kwargs)
+        finally:
+            exit_scope(token)
 
     # -- display --------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd import Value, no_grad
+from chainrule.autograd import Value, defer_gc, no_grad
 from chainrule.autograd import compile as compile_batch
 from chainrule.nn.module import Module
 from chainrule.nn.optim import mean_and_max_abs
@@ -506,6 +506,9 @@ def fit(
 
     history = History()
     bar = _Progress(epochs * steps_per_epoch, epochs, progress)
+    # The graphs of a step make no reference cycles: the collector can run rarely (see autograd.defer_gc).
+    collector = defer_gc()
+    collector.__enter__()
     try:
         for epoch in range(1, epochs + 1):
             total_loss = 0.0
@@ -550,6 +553,7 @@ def fit(
             if history.stopped:
                 break
     finally:
+        collector.__exit__(None, None, None)
         bar.close()
     if history.stopped:
         warnings.warn(history.stopped, RuntimeWarning, stacklevel=2)
