@@ -38,6 +38,7 @@ ENGINES: dict[str, EngineInfo] = {
     for info in (
         EngineInfo("micrograd", "micrograd 0.1.0", "benchmarks.engines.micrograd_scalar", baseline=True),
         EngineInfo("chainrule", "chainrule scalar", "benchmarks.engines.chainrule_scalar"),
+        EngineInfo("floor", "floor engine", "benchmarks.engines.floor"),
         EngineInfo("chainrule-compiled", "chainrule compiled", "benchmarks.engines.chainrule_compiled"),
         EngineInfo("torch-scalar", "PyTorch scalar", "benchmarks.engines.torch_scalar"),
         EngineInfo("torch-batched", "PyTorch batched", "benchmarks.engines.torch_batched"),

@@ -16,6 +16,7 @@ from benchmarks.engines.base import Unavailable, ValueGraph, pairwise_sum
 try:
     from chainrule import autograd
     from chainrule.autograd import Value
+    from chainrule.autograd.collector import defer_gc
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise Unavailable(f"chainrule's autograd is not importable ({error}); pip install -e .") from error
 
@@ -32,18 +33,20 @@ def version() -> str:
 
 def balanced_sum(a: Sequence[float], b: Sequence[float]) -> ValueGraph:
     """Build sum_i a_i * b_i as a pairwise tree of binary ``+`` over ``*`` nodes."""
-    xs = [Value(x) for x in a]
-    ys = [Value(y) for y in b]
-    root = pairwise_sum([x * y for x, y in zip(xs, ys)])
+    with defer_gc():
+        xs = [Value(x) for x in a]
+        ys = [Value(y) for y in b]
+        root = pairwise_sum([x * y for x, y in zip(xs, ys)])
     return ValueGraph(root, xs + ys)
 
 
 def tanh_chain(x0: float, steps: int) -> ValueGraph:
     """Build x = tanh(x) ``steps`` times from one leaf."""
-    leaf = Value(x0)
-    x = leaf
-    for _ in range(steps):
-        x = x.tanh()
+    with defer_gc():
+        leaf = Value(x0)
+        x = leaf
+        for _ in range(steps):
+            x = x.tanh()
     return ValueGraph(x, [leaf])
 
 
@@ -78,8 +81,9 @@ class _Trainer:
         self.labels = list(labels)
 
     def step(self, lr: float) -> float:
-        scores = [self.model(x) for x in self.inputs]
-        total = self.hinge_loss(scores, self.labels) + 1e-4 * autograd.sum([p * p for p in self.params])
+        with defer_gc():
+            scores = [self.model(x) for x in self.inputs]
+            total = self.hinge_loss(scores, self.labels) + 1e-4 * autograd.sum([p * p for p in self.params])
         self.model.zero_grad()
         total.backward()
         for p in self.params:
