@@ -70,7 +70,7 @@ digraph chainrule {
 <TR><TD ALIGN="LEFT"><B>legend</B> <I>fill: grad (warm +, cool -)</I></TD></TR>
 <TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" CELLPADDING="2"><TR><TD BGCOLOR="#f69816" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">0.1</FONT></TD><TD BGCOLOR="#e0790d" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">1</FONT></TD><TD BGCOLOR="#ca5b02" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">10</FONT></TD></TR></TABLE></TD></TR>
 <TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" CELLPADDING="2"><TR><TD BGCOLOR="#4fbcfb" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">-0.1</FONT></TD><TD BGCOLOR="#16a0f3" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">-1</FONT></TD><TD BGCOLOR="#1184dc" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">-10</FONT></TD></TR></TABLE></TD></TR>
-<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" CELLPADDING="2"><TR><TD BGCOLOR="#ffffff" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">0</FONT></TD><TD BGCOLOR="#bdbdbd" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">cut off</FONT></TD></TR></TABLE></TD></TR>
+<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" CELLPADDING="2"><TR><TD BGCOLOR="#bdbdbd" BORDER="1" COLOR="#bdbdbd"><FONT COLOR="#000000">cut off</FONT></TD></TR></TABLE></TD></TR>
 <TR><TD ALIGN="LEFT">edge label: &lt;- d * g = term, where d = local derivative,</TD></TR>
 <TR><TD ALIGN="LEFT">   g = consumer's grad (&lt;-: flows against the arrows)</TD></TR>
 <TR><TD ALIGN="LEFT">dashed edge: blocks the gradient (dead ReLU, ...)</TD></TR>

@@ -630,11 +630,15 @@ def _emit_unit(graph: graphviz.Digraph, scene: _Scene, k: int) -> None:
         scene.present.add("cut off")
     if notes:
         rows.append(f"<I>{html_text(', '.join(notes))}</I>")
+    # The legend explains the fills drawn: a cut-off node's grad is not among them.
     if not math.isfinite(n.data):  # a nan or inf value (an output the CLI draws) is flagged like a nan gradient
         fill = theme.nonfinite_color
+        scene.fills.append(math.nan)
+    elif n.cut_off:
+        fill = theme.cut_off_color
     else:
-        fill = theme.cut_off_color if n.cut_off else theme.grad_color(n.grad)
-    scene.fills.append(n.grad)
+        fill = theme.grad_color(n.grad)
+        scene.fills.append(n.grad)
     classes = [f"node-{n.role}", _sign(n.grad)] + (["cut-off"] if n.cut_off else [])
     text = theme.text_on(fill)
     if n.fd_grad is not None:
