@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import Value, topological_order
-from chainrule.autograd.modes import MODE, enable_grad
+from chainrule.autograd.modes import enable_grad, is_anomaly_enabled
 from chainrule.autograd.program import SAMPLE, SHARED, Program, Workspace, build, describe_difference, signature, walk
 from chainrule.autograd.tracing import DataDependentGraphError, Guard, GuardError, TraceError, tracing
 
@@ -212,7 +212,7 @@ class Compiled:
                 done.append(entry)
             pending = rest
         result = []
-        anomaly = MODE.get().anomaly
+        anomaly = is_anomaly_enabled()
         for program, rows, ws in done:
             if ws is None:  # it met its guards on part of the rows it ran: run again on just those
                 assert rows is not None
@@ -336,7 +336,7 @@ class Compiled:
                         v for _, outs in scalar_rows for v in topological_order(outs) if v._op is None}:
                     leaf.grad = 0.0
                 accumulate = True
-            anomaly = MODE.get().anomaly
+            anomaly = is_anomaly_enabled()
             for program, rows, ws in runs:
                 total += program.backward(ws, scale, accumulate)
                 if anomaly:

@@ -194,6 +194,11 @@ def is_grad_enabled() -> bool:
     return get_mode()[0]
 
 
+def is_anomaly_enabled() -> bool:
+    """Return True inside ``detect_anomaly()`` in the current context."""
+    return get_mode()[1]
+
+
 # (outer path, name) -> ("", path): one string and one tuple per module path
 _PATHS: dict[tuple[str | None, str], tuple[str, str]] = {}
 
