@@ -93,7 +93,7 @@ def _attributes(label: str | None, attrs: dict[str, str]) -> str:
 
 
 def fast_node(graph: graphviz.Digraph, name: str, label: str | None = None, **attrs: str) -> None:
-    """``graph.node(name, label, **attrs)``, the same DOT line, written directly (quoted as the graphviz package quotes)."""
+    """``graph.node(name, label, **attrs)``: the same DOT line, quoted as the graphviz package quotes."""
     graph.body.append(f"\t{_quote(name)}{_attributes(label, attrs)}\n")
 
 
