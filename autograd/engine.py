@@ -627,6 +627,8 @@ class Value:
     __rtruediv__ = _binary(OP["div"], reflected=True)  # other / self
     __pow__ = _binary(OP["pow"])  # self ** other (a number exponent is a constant)
     __rpow__ = _binary(OP["pow"], reflected=True)  # other ** self
+    __mod__ = _binary(OP["remainder"])  # self % other: the sign of other, as Python and PyTorch
+    __rmod__ = _binary(OP["remainder"], reflected=True)  # other % self
     __neg__ = _unary(OP["neg"])  # -self
     __abs__ = _unary(OP["abs"])  # |self|, with abs'(0) = 0
 
@@ -638,7 +640,52 @@ class Value:
     relu = _unary(OP["relu"])  # max(self, 0), with relu'(0) = 0
     sin = _unary(OP["sin"])
     cos = _unary(OP["cos"])
-    softplus = _unary(OP["softplus"])  # log(1 + e ** self), without overflow
+    log2 = _unary(OP["log2"])
+    log10 = _unary(OP["log10"])
+    log1p = _unary(OP["log1p"])  # log(1 + self), exact for small self
+    expm1 = _unary(OP["expm1"])  # e ** self - 1, exact for small self
+    exp2 = _unary(OP["exp2"])  # 2 ** self
+    tan = _unary(OP["tan"])
+    sinh = _unary(OP["sinh"])
+    cosh = _unary(OP["cosh"])
+    asin = _unary(OP["asin"])
+    acos = _unary(OP["acos"])
+    atan = _unary(OP["atan"])
+    asinh = _unary(OP["asinh"])
+    acosh = _unary(OP["acosh"])
+    atanh = _unary(OP["atanh"])
+    reciprocal = _unary(OP["reciprocal"])  # 1 / self
+    rsqrt = _unary(OP["rsqrt"])  # 1 / sqrt(self)
+    erf = _unary(OP["erf"])
+    erfc = _unary(OP["erfc"])  # 1 - erf(self), accurate where erf is near 1
+    sign = _unary(OP["sign"])  # -1, 0 or 1 (nan for nan), derivative 0
+    floor = _unary(OP["floor"])  # derivative 0, as every integer-valued op
+    ceil = _unary(OP["ceil"])
+    round = _unary(OP["round"])  # half to even
+    trunc = _unary(OP["trunc"])
+    atan2 = _binary(OP["atan2"])  # the angle of the point (other, self): self is y, as torch.atan2
+    hypot = _binary(OP["hypot"])  # sqrt(self ** 2 + other ** 2) without overflow
+    remainder = _binary(OP["remainder"])  # self % other
+    fmod = _binary(OP["fmod"])  # C's fmod: the sign of self
+    logaddexp = _binary(OP["logaddexp"])  # log(e ** self + e ** other) without overflow
+    copysign = _binary(OP["copysign"])  # |self| with the sign of other
+
+    _softplus = _unary(OP["softplus"])
+
+    def softplus(self, beta: Operand = 1.0, threshold: Operand = math.inf) -> Value:
+        """Return log(1 + e ** (beta * self)) / beta, computed without overflow.
+
+        With the defaults the node is the one-input row ``softplus``; else
+        ``softplus_beta``, whose inputs are self, beta and threshold.
+
+        Args:
+            beta: the sharpness (a Value gets its derivative).
+            threshold: where beta * self exceeds it, return self (PyTorch's
+                ``F.softplus`` defaults to 20; the default here, inf, is exact).
+        """
+        if type(beta) is not Value and type(threshold) is not Value and beta == 1.0 and threshold == math.inf:
+            return self._softplus()
+        return apply(OP["softplus_beta"], self, beta, threshold)
 
     def leaky_relu(self, slope: Operand = 0.01) -> Value:
         """Return ``self`` where positive, else ``slope * self``."""
@@ -722,6 +769,111 @@ def logsumexp(values: Iterable[Operand]) -> Value:
     if not items:
         raise ValueError("logsumexp() of no values is undefined; pass at least one")
     return apply(OP["logsumexp"], *items)
+
+
+def atan2(y: Operand, x: Operand) -> Value:
+    """Return the angle of the point (x, y) in [-pi, pi], as ``torch.atan2(y, x)``."""
+    return apply(OP["atan2"], y, x)
+
+
+def hypot(a: Operand, b: Operand) -> Value:
+    """Return sqrt(a ** 2 + b ** 2), computed without overflow."""
+    return apply(OP["hypot"], a, b)
+
+
+def remainder(a: Operand, b: Operand) -> Value:
+    """Return a % b with the sign of b (Python's and PyTorch's remainder)."""
+    return apply(OP["remainder"], a, b)
+
+
+def fmod(a: Operand, b: Operand) -> Value:
+    """Return C's fmod(a, b): a - b * trunc(a / b), with the sign of a."""
+    return apply(OP["fmod"], a, b)
+
+
+def logaddexp(a: Operand, b: Operand) -> Value:
+    """Return log(e ** a + e ** b), computed without overflow."""
+    return apply(OP["logaddexp"], a, b)
+
+
+def copysign(a: Operand, b: Operand) -> Value:
+    """Return |a| with the sign of b."""
+    return apply(OP["copysign"], a, b)
+
+
+def softplus(x: Operand, beta: Operand = 1.0, threshold: Operand = math.inf) -> Value:
+    """Return log(1 + e ** (beta * x)) / beta, and x where beta * x > threshold (see ``Value.softplus``)."""
+    if type(beta) is not Value and type(threshold) is not Value and beta == 1.0 and threshold == math.inf:
+        return apply(OP["softplus"], x)
+    return apply(OP["softplus_beta"], x, beta, threshold)
+
+
+def gelu(x: Operand, approximate: str = "none") -> Value:
+    """Return x * Phi(x), Phi the standard normal CDF; ``approximate="tanh"`` uses PyTorch's tanh formula.
+
+    Raises:
+        ValueError: for an ``approximate`` other than "none" or "tanh".
+    """
+    if approximate == "none":
+        return apply(OP["gelu"], x)
+    if approximate == "tanh":
+        return apply(OP["gelu_tanh"], x)
+    raise ValueError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(x: Operand) -> Value:
+    """Return x * sigmoid(x) (also called swish)."""
+    return apply(OP["silu"], x)
+
+
+def mish(x: Operand) -> Value:
+    """Return x * tanh(softplus(x))."""
+    return apply(OP["mish"], x)
+
+
+def softsign(x: Operand) -> Value:
+    """Return x / (1 + |x|)."""
+    return apply(OP["softsign"], x)
+
+
+def logsigmoid(x: Operand) -> Value:
+    """Return log(sigmoid(x)), computed without overflow."""
+    return apply(OP["logsigmoid"], x)
+
+
+def elu(x: Operand, alpha: Operand = 1.0) -> Value:
+    """Return x where x > 0, else alpha * (e ** x - 1)."""
+    return apply(OP["elu"], x, alpha)
+
+
+def celu(x: Operand, alpha: Operand = 1.0) -> Value:
+    """Return x where x > 0, else alpha * (e ** (x / alpha) - 1)."""
+    return apply(OP["celu"], x, alpha)
+
+
+def selu(x: Operand) -> Value:
+    """Return scale * elu(x, alpha) with PyTorch's constants (self-normalising)."""
+    return apply(OP["selu"], x)
+
+
+def hardtanh(x: Operand, min_val: Operand = -1.0, max_val: Operand = 1.0) -> Value:
+    """Return x limited to [min_val, max_val]; x passes its gradient on the open range (PyTorch's)."""
+    return apply(OP["hardtanh"], x, min_val, max_val)
+
+
+def relu6(x: Operand) -> Value:
+    """Return min(max(x, 0), 6)."""
+    return apply(OP["relu6"], x)
+
+
+def hardsigmoid(x: Operand) -> Value:
+    """Return relu6(x + 3) / 6."""
+    return apply(OP["hardsigmoid"], x)
+
+
+def hardswish(x: Operand) -> Value:
+    """Return x * relu6(x + 3) / 6."""
+    return apply(OP["hardswish"], x)
 
 
 def maximum(a: Operand, b: Operand) -> Value:
@@ -1097,8 +1249,35 @@ class ValueMath:
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         return a if cond else b
 
-    def sign(self, x: Any) -> float:
-        return FLOAT_MATH.sign(self._data(x))
+    # Not differentiable (piecewise constant): plain floats from .data, so they add no graph;
+    # at a nan, x * nan, so that second derivatives are nan there too (the nan-input convention).
+    def sign(self, x: Any) -> Any:
+        d = FLOAT_MATH.sign(self._data(x))
+        return x * math.nan if d != d else d
+
+    def heaviside(self, x: Any) -> Any:
+        d = FLOAT_MATH.heaviside(self._data(x))
+        return x * math.nan if d != d else d
+
+    def floor_divide(self, a: Any, b: Any) -> float:
+        a, b = self._data(a), self._data(b)
+        try:
+            return FLOAT_MATH.floor_divide(a, b)
+        except ZeroDivisionError:
+            with np.errstate(all="ignore"):
+                return float(NUMPY_MATH.floor_divide(np.float64(a), np.float64(b)))
+
+    def detach(self, x: Any) -> float:
+        return self._data(x)
+
+    def isfinite(self, x: Any) -> bool:
+        return math.isfinite(self._data(x))
+
+    def isinf(self, x: Any) -> bool:
+        return math.isinf(self._data(x))
+
+    def isnan(self, x: Any) -> bool:
+        return math.isnan(self._data(x))
 
     def gt(self, a: Any, b: Any) -> bool:
         return self._data(a) > self._data(b)

@@ -19,6 +19,11 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("CHAINRULE_HYPOTHESIS", "quick"))
 
+# For a property test run once per row of the op table: a quarter of the profile's examples (at
+# least 10), so the suite's time does not grow with the table; test_ops_sweep.py checks every row on
+# grids against PyTorch besides.
+PER_ROW = settings(max_examples=max(10, settings.default.max_examples // 4))
+
 
 def needs(available: bool, what: str) -> None:
     """Skip the calling test when ``what`` is missing, except in CI (CHAINRULE_CI=1), where it fails.

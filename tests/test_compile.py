@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chainrule import autograd
-from chainrule.autograd import Value, dot, maximum
+from chainrule.autograd import OPS, Op, Value, apply, dot, maximum
 from chainrule.autograd.compiler import SHARED, Compiled, DataDependentGraphError
 from chainrule.autograd.compiler import compile as compile_batch
 from chainrule.autograd.testing import expressions
@@ -122,6 +123,48 @@ def test_random_expressions_match_scalar_engine(expr, n_shared: int, rnd: random
     scale = max(1.0, float(np.max(np.abs(grads_s))))
     assert loss_c == pytest.approx(loss_s, rel=1e-12, abs=1e-12)
     assert np.max(np.abs(grads_c - grads_s)) <= 1e-12 * scale
+
+
+def _smooth_points(op: Op, n: int, count: int) -> np.ndarray:
+    """count points inside op's domain and away from its kinks, spread over the domain (rows of n inputs)."""
+    rng = np.random.default_rng(7)
+    rows: list[list[float]] = []
+    while len(rows) < count:
+        row = []
+        for i in range(n):
+            intervals = op.domain[0] if op.arity is None else op.domain[i]
+            lo, hi = intervals[int(rng.integers(len(intervals)))]
+            row.append(float(rng.uniform(lo, hi)))
+        if op.smooth(*row):
+            rows.append(row)
+    return np.array(rows)
+
+
+EDGE_VALUES = (0.0, -0.0, 5e-324, 1e-300, -1e300, math.inf, -math.inf, math.nan, 1.0, -2.5)
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+def test_every_row_compiles_to_the_scalar_engine(op: Op) -> None:
+    """Each row over a batch: outputs at edge values elementwise, gradients summed at smooth points."""
+    n = op.arity if op.arity is not None else 3
+    shifts = [Value(0.0, f"p{i}") for i in range(n)]
+
+    def per_sample(xs: list[Value]) -> Value:
+        return apply(op, *[x + p for x, p in zip(xs, shifts)])
+
+    edges = np.array(list(itertools.product(EDGE_VALUES, repeat=min(n, 2))))
+    edges = np.hstack([edges, np.ones((len(edges), n - edges.shape[1]))])
+    compiled = compile_batch(per_sample)
+    with np.errstate(all="ignore"):
+        expected = [per_sample([Value(v) for v in row]).data for row in edges]
+        got = compiled(edges)
+    for row, a, b in zip(edges, got, expected):
+        assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-13, abs=1e-300), (row, a, b)
+    X = _smooth_points(op, n, 16)
+    loss_s, grads_s = _scalar_mean(per_sample, [X], shifts)
+    loss_c, grads_c = _compiled_mean(per_sample, [X], shifts)
+    assert loss_c == pytest.approx(loss_s, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(grads_c, grads_s, rtol=1e-12, atol=1e-14)
 
 
 # d/dw of the mean over x in [-1, 0, 1, 2, -2], worked by hand with each kink's convention:

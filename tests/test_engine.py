@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import PER_ROW
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -527,13 +528,32 @@ def _spellings() -> dict[str, Callable[..., Value]]:
         "sin": lambda a: a.sin(),
         "cos": lambda a: a.cos(),
         "softplus": lambda a: a.softplus(),
+        "softplus_beta": lambda x, beta, threshold: autograd.softplus(x, beta, threshold),
         "maximum": maximum,
         "minimum": minimum,
         "clamp": clamp,
         "sum": lambda *xs: autograd.sum(xs),
         "dot": lambda *xs: dot(xs[: len(xs) // 2], xs[len(xs) // 2 : 2 * (len(xs) // 2)], *xs[2 * (len(xs) // 2) :]),
         "logsumexp": lambda *xs: logsumexp(xs),
+        **{name: getattr(Value, name) for name in UNARY_METHODS},
+        "atan2": lambda a, b: a.atan2(b) if isinstance(a, Value) else autograd.atan2(a, b),
+        "hypot": lambda a, b: a.hypot(b) if isinstance(a, Value) else autograd.hypot(a, b),
+        "remainder": lambda a, b: a % b,
+        "fmod": lambda a, b: a.fmod(b) if isinstance(a, Value) else autograd.fmod(a, b),
+        "logaddexp": lambda a, b: a.logaddexp(b) if isinstance(a, Value) else autograd.logaddexp(a, b),
+        "copysign": lambda a, b: a.copysign(b) if isinstance(a, Value) else autograd.copysign(a, b),
+        **{name: getattr(autograd, name) for name in UNARY_FUNCTIONS},
+        "gelu_tanh": lambda x: autograd.gelu(x, approximate="tanh"),
+        "elu": autograd.elu,
+        "celu": autograd.celu,
+        "hardtanh": autograd.hardtanh,
     }
+
+
+# New rows spelled as PyTorch does: a method where torch.Tensor has one, else a function of autograd.
+UNARY_METHODS = ("log2", "log10", "log1p", "expm1", "exp2", "tan", "sinh", "cosh", "asin", "acos", "atan", "asinh",
+                 "acosh", "atanh", "reciprocal", "rsqrt", "erf", "erfc", "sign", "floor", "ceil", "round", "trunc")
+UNARY_FUNCTIONS = ("gelu", "silu", "mish", "softsign", "logsigmoid", "selu", "relu6", "hardsigmoid", "hardswish")
 
 
 def test_every_op_has_a_public_spelling() -> None:
@@ -552,6 +572,7 @@ def _same(a: float, b: float) -> bool:
 
 
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+@PER_ROW
 @given(data=st.data())
 def test_spellings_never_raise_and_match_apply(op: Any, data: st.DataObject) -> None:
     """Operators and methods take their own fast paths: they must agree with apply() on any float."""

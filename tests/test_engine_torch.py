@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from conftest import import_or_need
+from conftest import PER_ROW, import_or_need
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
@@ -57,7 +57,61 @@ TORCH: dict[str, Callable[..., Any]] = {
     "sum": lambda *xs: torch.stack(xs).sum(),
     "dot": _dot,
     "logsumexp": lambda *xs: torch.logsumexp(torch.stack(xs), 0),
+    "softplus_beta": lambda x, beta, threshold: torch.where(
+        beta * x > threshold, x, torch.log1p(torch.exp(beta * x)) / beta
+    ),
+    "log2": torch.log2,
+    "log10": torch.log10,
+    "log1p": torch.log1p,
+    "expm1": torch.expm1,
+    "exp2": torch.exp2,
+    "tan": torch.tan,
+    "sinh": torch.sinh,
+    "cosh": torch.cosh,
+    "asin": torch.asin,
+    "acos": torch.acos,
+    "atan": torch.atan,
+    "asinh": torch.asinh,
+    "acosh": torch.acosh,
+    "atanh": torch.atanh,
+    "atan2": torch.atan2,
+    "hypot": torch.hypot,
+    "reciprocal": torch.reciprocal,
+    "rsqrt": torch.rsqrt,
+    "remainder": torch.remainder,
+    "fmod": torch.fmod,
+    "erf": torch.erf,
+    "erfc": torch.erfc,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
+    "mish": F.mish,
+    "softsign": F.softsign,
+    "logsigmoid": F.logsigmoid,
+    # Parameters that are inputs here are tensors there, so written with where() as leaky_relu is.
+    "elu": lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x)),
+    "celu": lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x / alpha)),
+    "selu": F.selu,
+    "hardtanh": lambda x, lo, hi: torch.clamp(x, lo, hi),  # the same away from the kinks (domains avoid them)
+    "relu6": F.relu6,
+    # F.hardsigmoid has no second derivative in PyTorch, and a float32 1/6 in its first.
+    "hardsigmoid": lambda x: torch.clamp(x + 3.0, 0.0, 6.0) / 6.0,
+    "hardswish": F.hardswish,
+    "logaddexp": torch.logaddexp,
+    "copysign": torch.copysign,
+    "sign": torch.sign,
+    "floor": torch.floor,
+    "ceil": torch.ceil,
+    "round": torch.round,
+    "trunc": torch.trunc,
 }
+# Rows whose PyTorch spelling above differs from the row at its pinned kinks (the sweep in
+# test_ops_sweep.py checks those against PyTorch's own functions).
+SPELLED_AWAY_FROM_KINKS = {"hardtanh", "hardsigmoid"}
+# PyTorch's gelu computes 1 + erf(x / sqrt 2) and 1 + tanh(u), which cancel for x << 0; the rows use
+# erfc and sigmoid(2u). Measured on 20001 points of (-5, 5), the largest relative differences are 9e-11
+# (gelu) and 3e-9 (the tanh form, second derivative); the tolerances leave a factor 10.
+CANCELS_IN_TORCH = {"gelu": 1e-9, "gelu_tanh": 3e-8}
 
 
 def _tensor(x: float, requires_grad: bool = True) -> Any:
@@ -152,18 +206,21 @@ def test_random_graphs_second_derivatives(expr: Expression) -> None:
 
 
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+@PER_ROW
 @given(data=st.data())
 def test_each_op_to_second_order(op: Op, data: st.DataObject) -> None:
+    """Values to 1e-14 relative, but where PyTorch's formula cancels and the row's does not (see CANCELS_IN_TORCH)."""
     xs = data.draw(arguments_for(op), label="inputs")
     assume(not (op.name == "pow" and xs[1] == 0.0))  # torch's d2/dadb is 0 there by its where(); ours is 1/a
     node = apply(op, *[Value(x) for x in xs])
     tensors = [_tensor(x) for x in xs]
-    assert node.data == pytest.approx(TORCH[op.name](*tensors).item(), rel=1e-14, abs=1e-300)
+    rel = CANCELS_IN_TORCH.get(op.name, 1e-14)
+    assert node.data == pytest.approx(TORCH[op.name](*tensors).item(), rel=rel, abs=1e-300)
     ours_1, ours_2, theirs_1, theirs_2 = _hessians(lambda *v: apply(op, *v), TORCH[op.name], xs)
-    assert list(node.local_grads) == pytest.approx(theirs_1, rel=1e-13, abs=1e-300)
-    assert ours_1 == pytest.approx(theirs_1, rel=1e-13, abs=1e-300)
+    assert list(node.local_grads) == pytest.approx(theirs_1, rel=max(rel, 1e-13), abs=1e-300)
+    assert ours_1 == pytest.approx(theirs_1, rel=max(rel, 1e-13), abs=1e-300)
     for row, expected in zip(ours_2, theirs_2):
-        assert row == pytest.approx(expected, rel=1e-12, abs=1e-14)
+        assert row == pytest.approx(expected, rel=max(rel, 1e-12), abs=1e-14)
 
 
 # ----------------------------------------------------------------------------
@@ -220,9 +277,12 @@ def test_conventions_match_torch(name: str, inputs: tuple[float, ...], torch_fn:
     assert all(map(_same, node.local_grads, expected)), (node.local_grads, expected)
 
 
-@pytest.mark.parametrize("op", [op for op in OPS if op.kinks], ids=lambda op: op.name)
+@pytest.mark.parametrize("op", [op for op in OPS if op.kinks and op.name not in SPELLED_AWAY_FROM_KINKS],
+                         ids=lambda op: op.name)
 def test_pinned_kinks_match_torch(op: Op) -> None:
     for inputs, local_grads in op.kinks:
+        if any(map(math.isnan, inputs)) or (op.name == "copysign" and math.isinf(inputs[0])):
+            continue  # departures from PyTorch, written in the rows and checked by test_ops_sweep.py
         tensors = [_tensor(x) for x in inputs]
         expected = [g.item() for g in _torch_grads(TORCH[op.name](*tensors), tensors)]
-        assert list(local_grads) == expected, (inputs, local_grads, expected)
+        assert all(map(_same, local_grads, expected)), (inputs, local_grads, expected)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
+from conftest import PER_ROW
 from hypothesis import Phase, example, given, settings
 from hypothesis import find as _find
 from hypothesis import strategies as st
@@ -191,6 +192,7 @@ def test_expression_rejects_bad_steps_and_input_counts() -> None:
 
 
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+@PER_ROW
 @given(data=st.data())
 def test_values_in_and_arguments_for(op: Op, data: st.DataObject) -> None:
     for i in range(op.arity or 1):
