@@ -7,6 +7,7 @@ with ``grad(create_graph=True)``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from chainrule.autograd.engine import Value, _number_to_float, grad
@@ -59,23 +60,48 @@ def _compare(
     raise_exception: bool,
 ) -> bool:
     """Compare fn's gradient from backward with central differences, input by input."""
+    for name, x in (("eps", eps), ("atol", atol), ("rtol", rtol)):
+        if not (isinstance(x, (int, float)) and math.isfinite(x) and x >= 0.0) or (name == "eps" and x == 0.0):
+            raise ValueError(f"gradcheck(): {name} must be a finite number >= 0 (eps > 0), got {x!r}")
     data, labels = _leaves(inputs)
     out, leaves = _call(fn, data, labels)
     analytical = [g.data for g in grad(out, leaves, allow_unused=True)]
     for i, label in enumerate(labels):
         numerical = _numerical(fn, data, labels, i, eps)
         a = analytical[i]
-        if not abs(a - numerical) <= atol + rtol * abs(numerical):
+        problem = _disagreement(a, numerical, atol, rtol)
+        if problem:
             if not raise_exception:
                 return False
             at = ", ".join(f"{name}={x!r}" for name, x in zip(labels, data))
             raise GradcheckError(
                 f"{what} with respect to {label} disagrees with finite differences at ({at}):\n"
-                f"  numerical  {numerical!r}\n  analytical {a!r}\n"
-                f"  difference {abs(a - numerical)!r} > atol + rtol*|numerical| = "
-                f"{atol + rtol * abs(numerical)!r}"
+                f"  numerical  {numerical!r}\n  analytical {a!r}\n  {problem}"
             )
     return True
+
+
+def _disagreement(analytical: float, numerical: float, atol: float, rtol: float) -> str:
+    """Why the two derivatives disagree, or '' when they agree.
+
+    Finite numbers agree within atol + rtol * |numerical| (a finite
+    tolerance: where the numerical derivative is inf, it would pass anything).
+    A non-finite one agrees only with the same infinity; nan never agrees.
+    """
+    if math.isfinite(analytical) and math.isfinite(numerical):
+        tolerance = atol + rtol * abs(numerical)
+        difference = abs(analytical - numerical)
+        return "" if difference <= tolerance else f"difference {difference!r} > atol + rtol*|numerical| = {tolerance!r}"
+    if analytical == numerical:  # the same infinity
+        return ""
+    if math.isnan(analytical) and math.isnan(numerical):
+        return "both are nan: the function is not defined here, so nothing can be checked"
+    if math.isfinite(analytical):
+        return ("the numerical derivative is not finite but the analytical one is: the step crosses a "
+                "singularity or a domain edge, or the function overflows (try another point or a smaller eps)")
+    if math.isfinite(numerical):
+        return "the analytical derivative is not finite but the numerical one is"
+    return "they are different non-finite numbers"
 
 
 def gradcheck(
@@ -92,12 +118,17 @@ def gradcheck(
     Args:
         fn: takes one Value per input and returns a Value.
         inputs: the point to check at: numbers, or Values (their labels name them).
-        eps: the finite-difference step.
-        atol, rtol: pass when |analytical - numerical| <= atol + rtol * |numerical|.
+        eps: the finite-difference step (finite, > 0).
+        atol, rtol: pass when |analytical - numerical| <= atol + rtol * |numerical| (finite, >= 0).
+            A derivative that is not finite passes only where the other is the same infinity.
         raise_exception: raise GradcheckError on a mismatch (else return False).
 
     Returns:
         True when every derivative agrees.
+
+    Raises:
+        GradcheckError: a derivative disagrees, naming the input and both numbers.
+        ValueError: eps, atol or rtol is negative, inf or nan.
     """
     return _compare("d(output)", fn, inputs, eps, atol, rtol, raise_exception)
 

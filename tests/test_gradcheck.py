@@ -100,3 +100,58 @@ def test_gradcheck_rejects_bad_arguments() -> None:
         gradcheck(lambda v: 1.0, [0.5])  # type: ignore[arg-type, return-value]
     with pytest.raises(TypeError, match=r"inputs\[0\]"):
         gradcheck(lambda v: v, ["a"])  # type: ignore[list-item]
+
+
+# d(1/a)/da written as a constant: right nowhere, but the finite difference at a = 1e-6 with eps = 1e-6
+# crosses the pole (-inf), and the old tolerance atol + rtol*|numerical| became inf and passed it.
+WRONG_RECIPROCAL = dataclasses.replace(OP["reciprocal"], name="wrong_reciprocal", grads=(lambda M, o, a: 12345.0,))
+
+
+def test_an_infinite_numerical_derivative_never_passes_a_finite_one() -> None:
+    with pytest.raises(GradcheckError, match=r"numerical derivative is not finite but the analytical one is") as info:
+        gradcheck(lambda a: apply(WRONG_RECIPROCAL, a), [Value(1e-6, "a")])
+    assert "with respect to a" in str(info.value) and "-inf" in str(info.value)
+    # The right rule fails there too (the step crosses the pole), and passes where the step does not.
+    assert gradcheck(lambda a: a.reciprocal(), [1e-6], raise_exception=False) is False
+    assert gradcheck(lambda a: a.reciprocal(), [1e-3]) is True
+    with pytest.raises(GradcheckError, match="with respect to a"):
+        gradcheck(lambda a: apply(WRONG_RECIPROCAL, a), [Value(1e-3, "a")])
+
+
+def test_power_at_zero_zero_fails_on_the_exponent() -> None:
+    """d/db a**b at (0, 0) is 0 by PyTorch's convention; the function jumps to inf for b < 0."""
+    with pytest.raises(GradcheckError, match=r"with respect to inputs\[1\].*\n.*-inf"):
+        gradcheck(lambda a, b: a**b, [0.0, 0.0])
+    assert gradcheck(lambda a, b: a**b, [0.5, 1.5]) is True
+
+
+def test_an_infinite_analytical_derivative_never_passes_a_finite_one() -> None:
+    # sqrt at 0 with its derivative inf; at a point just above 0 the central difference is finite.
+    infinite_sqrt = dataclasses.replace(OP["sqrt"], name="inf_sqrt", grads=(lambda M, o, a: math.inf,))
+    with pytest.raises(GradcheckError, match="analytical derivative is not finite but the numerical one is"):
+        gradcheck(lambda a: apply(infinite_sqrt, a), [1.0])
+
+
+def test_nan_on_both_sides_is_not_a_pass() -> None:
+    with pytest.raises(GradcheckError, match="both are nan"):
+        gradcheck(lambda a: (a - a) / (a - a), [1.0])
+
+
+def test_the_same_infinity_agrees_and_a_different_one_does_not() -> None:
+    # A step from 0 to inf at a = 0, with its derivative there written as +inf: the central difference
+    # (inf - 0) / (2 eps) is +inf too. Written as -inf, it disagrees.
+    step = dataclasses.replace(
+        OP["relu"], name="step", forward=lambda M, a: M.where(M.gt(a, 0.0), math.inf, 0.0),
+        grads=(lambda M, o, a: math.inf,),
+    )
+    assert gradcheck(lambda a: apply(step, a), [0.0]) is True
+    down = dataclasses.replace(step, name="down", grads=(lambda M, o, a: -math.inf,))
+    with pytest.raises(GradcheckError, match="different non-finite numbers"):
+        gradcheck(lambda a: apply(down, a), [0.0])
+
+
+@pytest.mark.parametrize(("name", "value"), [("eps", 0.0), ("eps", -1e-6), ("atol", math.inf), ("rtol", math.nan),
+                                             ("rtol", -1.0)])
+def test_tolerances_must_be_finite(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"{name} must be a finite number"):
+        gradcheck(lambda a: a.exp(), [1.0], **{name: value})  # type: ignore[arg-type]
