@@ -205,6 +205,11 @@ def test_one_leaf_per_name_shared_by_every_use() -> None:
         ("x/y/z", {"x": 8.0, "y": 2.0, "z": 4.0}, 1.0, {"x": 0.125, "y": -0.5, "z": -0.25}),
         ("sin(pi/2*x) + e", {"x": 1.0}, 1.0 + math.e, {"x": 0.0}),
         ("+x - -y", {"x": 1.0, "y": 2.0}, 3.0, {"x": 1.0, "y": 1.0}),
+        ("hypot(x, y)", {"x": 3.0, "y": 4.0}, 5.0, {"x": 0.6, "y": 0.8}),
+        ("atan2(y, x)", {"x": 1.0, "y": 1.0}, math.pi / 4, {"x": -0.5, "y": 0.5}),
+        ("log2(x) + floor(y)", {"x": 8.0, "y": 2.5}, 5.0, {"x": 1.0 / (8.0 * math.log(2.0)), "y": 0.0}),
+        ("softplus(x, 2)", {"x": 0.0}, math.log(2.0) / 2.0, {"x": 0.5}),
+        ("hardtanh(x, 0, 6)", {"x": 7.0}, 6.0, {"x": 0.0}),
     ],
 )
 def test_values_and_gradients(source: str, values: dict[str, float], value: float, grads: dict[str, float]) -> None:

@@ -197,10 +197,31 @@ def _unary_method(method: Callable[[Value], Value]) -> Callable[[list[Value]], V
     return lambda args: method(args[0])
 
 
+def _binary_function(function: Callable[[Value, Value], Value]) -> Callable[[list[Value]], Value]:
+    return lambda args: function(args[0], args[1])
+
+
 def _functions() -> dict[str, Function]:
     table = [
         Function(name, 1, 1, _unary_method(getattr(Value, name)), f"{name}(x)")
-        for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "softplus")
+        for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "log2", "log10", "log1p",
+                     "expm1", "exp2", "tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh",
+                     "reciprocal", "rsqrt", "erf", "erfc", "sign", "floor", "ceil", "round", "trunc")
+    ]
+    table += [
+        Function(name, 1, 1, _unary_method(getattr(autograd, name)), f"{name}(x)")
+        for name in ("gelu", "silu", "mish", "softsign", "logsigmoid", "selu", "relu6", "hardsigmoid", "hardswish")
+    ]
+    table += [
+        Function(name, 2, 2, _binary_function(getattr(autograd, name)), f"{name}(a, b)")
+        for name in ("atan2", "hypot", "remainder", "fmod", "logaddexp", "copysign")
+    ]
+    table += [
+        Function("gelu_tanh", 1, 1, lambda a: autograd.gelu(a[0], approximate="tanh"), "gelu_tanh(x)"),
+        Function("softplus", 1, 3, lambda a: autograd.softplus(*a), "softplus(x[, beta=1, threshold=inf])"),
+        Function("elu", 1, 2, lambda a: autograd.elu(*a), "elu(x[, alpha=1])"),
+        Function("celu", 1, 2, lambda a: autograd.celu(*a), "celu(x[, alpha=1])"),
+        Function("hardtanh", 1, 3, lambda a: autograd.hardtanh(*a), "hardtanh(x[, lo=-1, hi=1])"),
     ]
     table += [
         Function("abs", 1, 1, lambda a: abs(a[0]), "abs(x)"),
