@@ -34,7 +34,7 @@ try:
     from hypothesis import assume
     from hypothesis import strategies as st
 except ImportError as error:  # a test-time dependency, not a runtime one
-    raise ImportError("autograd.testing needs hypothesis: pip install 'chainrule[test]'") from error
+    raise ImportError("chainrule.autograd.testing needs hypothesis: pip install 'chainrule[test]'") from error
 
 from chainrule.autograd.engine import Value, apply
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, OP, OPS, Interval, Op
