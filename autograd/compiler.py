@@ -17,16 +17,30 @@ Values (a model's parameters) are read at every call. As a safety net, each
 new program is traced again on another sample that meets its guards, and the
 two graphs must be the same.
 
-Plain Python numbers in fn (and in the objects it reads) are constants of the
-program: to vary something between calls, make it a Value.
+What fn reads by name is guarded too. Each global and closure variable that
+fn (and each plain function of the user's it reads by name, transitively) reads
+must still name the same object at every call: a notebook cell that makes a
+new model, rebinds a parameter ``w = Value(5.0)`` or a number ``scale = 3.0``
+makes the next call trace again (or raise :class:`GuardError` with
+``retrace=False``), never replay the old Values. Changing an object in place is
+not seen: a parameter's ``.data`` is read at every call, but a plain number
+stored in an attribute (``cfg.scale = 3.0``), or a Value swapped into a model's
+list, stays what the trace saw; call :meth:`Compiled.clear` after such a
+change (plain numbers are constants of the program: to vary something
+between calls, make it a Value).
 """
 
 from __future__ import annotations
 
+import dis
+import functools
 import gc
 import inspect
+import sys
 import threading
+import types
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,9 +50,105 @@ from chainrule.autograd.modes import enable_grad, is_anomaly_enabled
 from chainrule.autograd.program import SAMPLE, SHARED, Program, Workspace, build, describe_difference, signature, walk
 from chainrule.autograd.tracing import DataDependentGraphError, Guard, GuardError, TraceError, tracing
 
-__all__ = ["SAMPLE", "SHARED", "Compiled", "DataDependentGraphError", "GuardError", "TraceError", "compile"]
+__all__ = ["SAMPLE", "SHARED", "Compiled", "DataDependentGraphError", "GuardError", "NameGuard", "TraceError",
+           "compile", "names_read"]
 
 Placeholders = list[tuple[Value, int, int | None]]
+
+
+_EMPTY = object()  # an empty closure cell, or a global that is not (or no longer) defined
+_LIBRARIES = frozenset({"chainrule", "numpy", "torch", "jax", "hypothesis", "pytest", *sys.stdlib_module_names})
+MAX_NAMED_FUNCTIONS = 256  # how many of the user's functions the name guards follow from fn
+
+
+@dataclass(frozen=True, eq=False)
+class NameGuard:
+    """A name fn reads outside its arguments, and the object it named when fn was traced.
+
+    Attributes:
+        scope: the function's globals (a dict) for a global, its closure cell for a closure variable.
+        name: the name.
+        obj: the object it named (kept alive, so a new object never takes over its id).
+        reader: the function that reads it, for error messages.
+    """
+
+    scope: dict[str, Any] | types.CellType
+    name: str
+    obj: object
+    reader: str
+
+    def current(self) -> object:
+        """What the name stands for now."""
+        if isinstance(self.scope, dict):
+            return self.scope.get(self.name, _EMPTY)
+        try:
+            return self.scope.cell_contents
+        except ValueError:
+            return _EMPTY
+
+    def describe(self) -> str:
+        """One line for error messages."""
+        kind = "global" if isinstance(self.scope, dict) else "closure variable"
+        return f"{kind} '{self.name}' (read by {self.reader})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    """The global names a code object (and the lambdas and comprehensions inside it) reads."""
+    names: dict[str, None] = {}
+    codes = [code]
+    while codes:
+        c = codes.pop()
+        for ins in dis.get_instructions(c):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
+                names[ins.argval] = None
+        codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return tuple(names)
+
+
+def _function_of(obj: object) -> types.FunctionType | None:
+    """The Python function behind obj (a function, a bound method, a functools.partial), if any."""
+    for _ in range(8):
+        if isinstance(obj, types.FunctionType):
+            return obj
+        if isinstance(obj, types.MethodType):
+            obj = obj.__func__
+        elif isinstance(obj, functools.partial):
+            obj = obj.func
+        else:
+            return None
+    return None
+
+
+def names_read(fn: Callable[..., Any]) -> list[NameGuard]:
+    """The globals and closure variables fn reads, following the user's own functions it reads by name.
+
+    Functions of chainrule, numpy, the standard library and a few other
+    libraries are not followed (their names are not the user's to rebind).
+    """
+    guards: list[NameGuard] = []
+    seen: set[int] = set()
+    stack: list[object] = [fn]
+    while stack and len(seen) < MAX_NAMED_FUNCTIONS:
+        f = _function_of(stack.pop())
+        if f is None or id(f) in seen:
+            continue
+        seen.add(id(f))
+        if str(getattr(f, "__module__", None) or "").split(".")[0] in _LIBRARIES and f is not _function_of(fn):
+            continue
+        reader = f"{f.__qualname__} in {f.__code__.co_filename.rsplit('/', 1)[-1]}"
+        scope = f.__globals__
+        for name in _global_names(f.__code__):
+            obj = scope.get(name, _EMPTY)
+            if obj is not _EMPTY:
+                guards.append(NameGuard(scope, name, obj, reader))
+                stack.append(obj)
+        for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
+            guard = NameGuard(cell, name, _EMPTY, reader)
+            guard = NameGuard(cell, name, guard.current(), reader)
+            guards.append(guard)
+            stack.append(guard.obj)
+    return guards
 
 
 class _NoCollection:
@@ -69,7 +179,9 @@ class Compiled:
             cannot see; 1 turns it off.
         retrace: when a row breaks a guard (fn steers Python by the data, as
             ``if x.data > 0:``), trace another program for such rows (True), or
-            raise :class:`GuardError` (False).
+            raise :class:`GuardError` (False); likewise when a global or
+            closure variable fn reads names another object than at the trace
+            (a new model): trace again, or raise.
         max_programs: the most programs kept per input shape; a function that
             needs more raises :class:`DataDependentGraphError`.
 
@@ -92,6 +204,7 @@ class Compiled:
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
         self._scalar = True  # fn returns one Value (else a list), known after the first trace
         self._lock = threading.RLock()
+        self._name_guards: list[NameGuard] = []
         try:
             self._names = [p.name for p in inspect.signature(fn).parameters.values()]
         except (TypeError, ValueError):
@@ -183,6 +296,7 @@ class Compiled:
             its forward on those rows), one per program used; and the rows
             run by the scalar engine, each with the outputs of its trace.
         """
+        self._check_names()
         spec = tuple(a.shape[1] if a.ndim == 2 else None for a in arrays)
         programs = self._programs.setdefault(spec, [])
         done: list[tuple[Program, np.ndarray | None, Workspace | None]] = []
@@ -222,6 +336,34 @@ class Compiled:
                 program.check_finite(ws, rows)
             result.append((program, rows, ws))
         return result, scalar_rows
+
+    def _check_names(self) -> None:
+        """Before a call: drop every program when a name fn reads now stands for another object."""
+        if not any(self._programs.values()):
+            self._name_guards = names_read(self.fn)  # the objects the coming trace will see
+            return
+        for guard in self._name_guards:
+            if guard.current() is not guard.obj:
+                if not self.retrace:
+                    raise GuardError(
+                        f"compile(): the {guard.describe()} names another object than when fn was traced: its "
+                        "programs hold the old one's Values and numbers. Pass retrace=True (the default) to trace "
+                        "again, or call clear() after the change."
+                    )
+                self.clear()
+                self._name_guards = names_read(self.fn)
+                return
+
+    def clear(self) -> None:
+        """Forget every traced program: the next call traces fn again.
+
+        Needed only after a change the guards cannot see: a plain number or a
+        Value swapped inside an object fn reads (``model.layers[0] = ...``).
+        Rebinding a name fn reads, or setting a parameter's ``.data``, needs
+        no call.
+        """
+        with self._lock:
+            self._programs.clear()
 
     @staticmethod
     def _try(program: Program, arrays: list[np.ndarray], pending: np.ndarray | None

@@ -263,6 +263,12 @@ def _grad_text(cell: Cell, reference: Cell | None) -> str:
     return f"{worst:.1e} (rel {worst / scale:.1e}, {len(mine)} grads)"
 
 
+def _not_run(label: str, cell: Cell, width: int) -> tuple[list[str], str]:
+    """The table row and the note for an engine without a successful sample."""
+    final = cell.final or {"status": "?", "error": "no sample"}
+    return [label, final["status"]] + [""] * (width - 2), f"{label}: {final['status']}: {final.get('error', '')}"
+
+
 def compile_table(
     workload: Workload, size: int, cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace
 ) -> str:
@@ -277,9 +283,10 @@ def compile_table(
             continue
         label = ENGINES[engine].label
         if not cell.ok:
-            final = cell.final or {"status": "?", "error": "no sample"}
-            rows.append([label, final["status"]] + [""] * (len(headers) - 2))
-            notes.append(f"{label}: {final['status']}: {final.get('error', '')}")
+            if (cell.final or {}).get("status") != "n/a":  # only a compiling engine has this workload
+                row, note = _not_run(label, cell, len(headers))
+                rows.append(row)
+                notes.append(note)
             continue
         for width in cell.ok[0]["widths"]:
             times = [s["widths"][width]["seconds"] for s in cell.ok]
@@ -330,9 +337,9 @@ def workload_table(
             continue
         label = ENGINES[engine].label
         if not cell.ok:
-            final = cell.final or {"status": "?", "error": "no sample"}
-            rows.append([label, final["status"]] + [""] * (len(headers) - 2))
-            notes.append(f"{label}: {final['status']}: {final.get('error', '')}")
+            row, note = _not_run(label, cell, len(headers))
+            rows.append(row)
+            notes.append(note)
             continue
         times = cell.values(per_key)
         ref_times = ref.values(per_key) if ref is not None else []

@@ -43,3 +43,31 @@ def import_or_need(module: str, what: str | None = None) -> Any:
         return importlib.import_module(module)
     except ImportError:
         needs(False, what or module)
+
+
+def scalar_batch(fn: Any, arrays: Any, params: Any) -> tuple[Any, float, Any]:
+    """The scalar engine's reference for a compiled function: run fn sample by sample.
+
+    Args:
+        fn: the per-sample function, as for ``autograd.compile``.
+        arrays: the batch: (N,) arrays (one Value per sample) or (N, k) (a list of k Values).
+        params: the Values whose gradients to return (zeroed first).
+
+    Returns:
+        (each sample's output as an array, the mean output, the mean's gradient for each of params).
+    """
+    import numpy as np
+
+    from chainrule import autograd
+    from chainrule.autograd import Value
+
+    for p in params:
+        p.grad = 0.0
+    n = len(arrays[0])
+    outs = []
+    for i in range(n):
+        args = [[Value(v) for v in a[i]] if a.ndim == 2 else Value(a[i]) for a in arrays]
+        outs.append(fn(*args))
+    total = autograd.sum(outs) / n
+    total.backward()
+    return np.array([o.data for o in outs]), total.data, np.array([p.grad for p in params])

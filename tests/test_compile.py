@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pytest
+from conftest import scalar_batch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,16 +38,8 @@ def _forward(layers: list[list[tuple[list[Value], Value]]], x: list[Value]) -> V
 
 
 def _scalar_mean(fn, arrays: list[np.ndarray], params: list[Value]) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]
-    for p in params:
-        p.grad = 0.0
-    n = len(arrays[0])
-    outs = []
-    for i in range(n):
-        args = [[Value(v) for v in a[i]] if a.ndim == 2 else Value(a[i]) for a in arrays]
-        outs.append(fn(*args))
-    total = autograd.sum(outs) / n
-    total.backward()
-    return total.data, np.array([p.grad for p in params])
+    _, loss, grads = scalar_batch(fn, arrays, params)
+    return loss, grads
 
 
 def _compiled_mean(fn, arrays: list[np.ndarray], params: list[Value]) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from conftest import scalar_batch
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chainrule import autograd, nn
@@ -25,19 +26,7 @@ from chainrule.autograd.compiler import compile as compile_batch
 X = np.linspace(-1.0, 2.0, 1000).reshape(-1, 1)
 
 
-def _scalar(fn: Callable[..., Value], arrays: Sequence[np.ndarray], params: Sequence[Value]
-            ) -> tuple[np.ndarray, float, np.ndarray]:
-    """Per-row outputs, the mean loss and its gradients, by the scalar engine sample by sample."""
-    for p in params:
-        p.grad = 0.0
-    n = len(arrays[0])
-    outs = []
-    for i in range(n):
-        args = [[Value(v) for v in a[i]] if a.ndim == 2 else Value(a[i]) for a in arrays]
-        outs.append(fn(*args))
-    total = autograd.sum(outs) / n
-    total.backward()
-    return np.array([o.data for o in outs]), total.data, np.array([p.grad for p in params])
+_scalar = scalar_batch  # each sample's output, the mean and its gradients, by the scalar engine
 
 
 def _compiled(fn: Callable[..., Value], arrays: Sequence[np.ndarray], params: Sequence[Value],
@@ -381,7 +370,6 @@ def _program(steps: list[tuple[Any, ...]], params: list[Value]) -> Callable[...,
     return fn
 
 
-@settings(max_examples=60)
 @given(
     st.lists(_STEP, min_size=1, max_size=10),
     st.lists(_DYADIC, min_size=3, max_size=3),
@@ -442,3 +430,67 @@ def test_detect_anomaly_raises_as_the_scalar_engine_does() -> None:
     with pytest.raises(autograd.AnomalyError, match=r"the gradient reaching op '.*' is inf \(sample 1"):
         with autograd.detect_anomaly():
             steep.backward(data[[1, 0]])
+
+
+# ----------------------------------------------------------------------------
+# What fn reads outside its arguments
+# ----------------------------------------------------------------------------
+
+_model: nn.MLP | None = None
+_scale = 2.0
+
+
+def _scores(x: list[Value]) -> Value:
+    assert _model is not None
+    return _model(x) * _scale  # a global model and a global number, read through a helper
+
+
+def test_a_name_fn_reads_that_now_stands_for_another_object_traces_again() -> None:
+    global _model, _scale
+    data = np.array([[0.5, -1.0], [2.0, 0.25]])
+
+    def expected() -> list[float]:
+        return [_scores([Value(a) for a in row]).data for row in data]
+
+    _model = nn.MLP(2, [3, 1], seed=0)
+    compiled = compile_batch(lambda x: _scores(x))
+    np.testing.assert_allclose(compiled(data), expected(), rtol=1e-13)
+    _model = nn.MLP(2, [3, 1], seed=1)  # a notebook cell makes a new model
+    np.testing.assert_allclose(compiled(data), expected(), rtol=1e-13)
+    _scale = 3.0  # a plain number fn reads: another object too
+    np.testing.assert_allclose(compiled(data), expected(), rtol=1e-13)
+    strict = compile_batch(lambda x: _scores(x), retrace=False)
+    strict(data)
+    _model = nn.MLP(2, [3, 1], seed=2)
+    with pytest.raises(GuardError, match="global '_model'"):
+        strict(data)
+
+    model = nn.MLP(2, [3, 1], seed=3)
+    in_closure = compile_batch(lambda x: model(x))
+    in_closure(data)
+    model = nn.MLP(2, [3, 1], seed=4)  # rebinds the closure's cell
+    np.testing.assert_allclose(in_closure(data), [model([Value(a) for a in row]).data for row in data], rtol=1e-13)
+
+
+_w = Value(0.7, "w")
+
+
+def test_a_parameter_object_rebound_between_calls_gets_its_gradient() -> None:
+    global _w
+    compiled = compile_batch(lambda x: _w * x[0] * x[0])
+    _assert_same(lambda x: _w * x[0] * x[0], [X], [_w], compiled)
+    old = _w
+    _w = Value(5.0, "w")  # a new parameter object: the program's captured Value is the old one
+    _assert_same(lambda x: _w * x[0] * x[0], [X], [_w], compiled)
+    assert old.grad == pytest.approx(np.mean(X**2), rel=1e-12)  # from the first call only
+    assert compiled.programs == 1
+
+
+def test_clear_forgets_the_programs_after_a_change_inside_an_object() -> None:
+    model = nn.MLP(2, [3, 1], seed=0)
+    data = np.array([[0.5, -1.0], [2.0, 0.25]])
+    compiled = compile_batch(lambda x: model(x))
+    compiled(data)
+    model.layers[1] = nn.MLP(3, [1], seed=5).layers[0]  # swapped in place: the name 'model' still holds
+    compiled.clear()
+    np.testing.assert_allclose(compiled(data), [model([Value(a) for a in row]).data for row in data], rtol=1e-13)
