@@ -669,6 +669,12 @@ class Value:
     fmod = _binary(OP["fmod"])  # C's fmod: the sign of self
     logaddexp = _binary(OP["logaddexp"])  # log(e ** self + e ** other) without overflow
     copysign = _binary(OP["copysign"])  # |self| with the sign of other
+    maximum = _binary(OP["maximum"])  # the larger of self and other, as torch.Tensor.maximum
+    minimum = _binary(OP["minimum"])  # the smaller of self and other
+
+    def clamp(self, lo: Operand | None = None, hi: Operand | None = None) -> Value:
+        """Return self limited to [lo, hi] (``autograd.clamp``; ``torch.Tensor.clamp(min, max)``)."""
+        return clamp(self, lo, hi)
 
     _softplus = _unary(OP["softplus"])
 
@@ -874,6 +880,11 @@ def hardsigmoid(x: Operand) -> Value:
 def hardswish(x: Operand) -> Value:
     """Return x * relu6(x + 3) / 6."""
     return apply(OP["hardswish"], x)
+
+
+def leaky_relu(x: Operand, negative_slope: Operand = 0.01) -> Value:
+    """Return x where x > 0, else negative_slope * x (``F.leaky_relu``; also ``x.leaky_relu(slope)``)."""
+    return apply(OP["leaky_relu"], x, negative_slope)
 
 
 def maximum(a: Operand, b: Operand) -> Value:

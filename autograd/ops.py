@@ -524,9 +524,10 @@ def _clamp_rules(open_range: bool) -> tuple[Rule, Rule, Rule]:
     """Derivatives of min(max(x, lo), hi) with respect to x, lo and hi (clamp, or hardtanh if open_range).
 
     clamp: x passes on the closed range [lo, hi], lo where x < lo < hi, hi where
-    max(x, lo) > hi (PyTorch's). hardtanh: x on the open range (lo, hi), as
+    x > hi or lo > hi (PyTorch's). hardtanh: x on the open range (lo, hi), as
     PyTorch's; lo where x <= lo < hi and hi where max(x, lo) >= hi, so the
-    three always sum to 1. All three are nan at a nan.
+    three always sum to 1. All three are nan at a nan, except clamp's d/dhi,
+    which is PyTorch's at a nan too.
     """
 
     def dx(M: Any, o: Any, x: Any, lo: Any, hi: Any) -> Any:
@@ -538,8 +539,12 @@ def _clamp_rules(open_range: bool) -> tuple[Rule, Rule, Rule]:
         return _nan_at_nan(M, _indicator(M, below, M.lt(lo, hi)), x, lo, hi)
 
     def dhi(M: Any, o: Any, x: Any, lo: Any, hi: Any) -> Any:
-        wins = M.ge(M.maximum(x, lo), hi) if open_range else M.gt(M.maximum(x, lo), hi)
-        return _nan_at_nan(M, _indicator(M, wins), x, lo, hi)
+        if open_range:
+            return _nan_at_nan(M, _indicator(M, M.ge(M.maximum(x, lo), hi)), x, lo, hi)
+        # x > hi or lo > hi: max(x, lo) > hi where nothing is nan. NOTE: PyTorch's two comparisons, not
+        # max(x, lo) > hi, and no nan rule: with a nan x or lo, hi still gets 1 where the other one
+        # exceeds it (PyTorch's clamp backward), with a nan hi 0 (both comparisons are false).
+        return M.where(M.gt(x, hi), 1.0, M.where(M.gt(lo, hi), 1.0, 0.0))
 
     return dx, dlo, dhi
 
@@ -763,11 +768,15 @@ OPS: tuple[Op, ...] = (
         (
             ((1.0, 1.0, 2.0), (1.0, 0.0, 0.0)),
             ((2.0, 1.0, 2.0), (1.0, 0.0, 0.0)),
-            ((2.0, math.nan, 1.0), (math.nan, math.nan, math.nan)),
+            ((2.0, math.nan, 1.0), (math.nan, math.nan, 1.0)),
+            ((0.0, math.nan, 1.0), (math.nan, math.nan, 0.0)),
+            ((math.nan, 2.0, 1.0), (math.nan, math.nan, 1.0)),
+            ((0.0, -1.0, math.nan), (math.nan, math.nan, 0.0)),
         ),
         convention="x passes its gradient on the closed range [lo, hi]; lo gets it where x < lo < hi, "
-        f"hi where max(x, lo) > hi (PyTorch's conventions); {NAN_RULE} (PyTorch gives 0s, or 1 to hi "
-        "where lo is nan and x > hi)",
+        f"hi where x > hi or lo > hi (PyTorch's conventions); for x and lo, {NAN_RULE} (PyTorch gives 0); "
+        "d/dhi is PyTorch's at a nan too: 1 where x > hi or lo > hi, comparisons that are false at nan (so "
+        "1 for clamp(nan, 2, 1) and clamp(2, nan, 1), 0 for a nan hi)",
     ),
     Op(
         "sum", "sum", None, lambda M, *xs: M.sum(xs), lambda M, o, *xs: [1.0] * len(xs), (ANY,),

@@ -286,3 +286,46 @@ def test_pinned_kinks_match_torch(op: Op) -> None:
         tensors = [_tensor(x) for x in inputs]
         expected = [g.item() for g in _torch_grads(TORCH[op.name](*tensors), tensors)]
         assert all(map(_same, local_grads, expected)), (inputs, local_grads, expected)
+
+
+# Rows whose PyTorch spelling has another name, and rows PyTorch writes with an operator.
+TORCH_NAME = {"softplus_beta": "softplus", "gelu_tanh": "gelu"}
+OPERATORS = {"add": "__add__", "sub": "__sub__", "mul": "__mul__", "div": "__truediv__", "neg": "__neg__",
+             "pow": "__pow__", "abs": "__abs__", "remainder": "__mod__"}
+N_ARY = {"sum", "dot", "logsumexp"}  # reductions of a tensor in PyTorch; functions of many Values here
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+def test_a_method_where_torch_has_a_tensor_method_or_operator_else_a_function(op: Op) -> None:
+    """Issue 12: Value.log2(), x % y, v.clamp(lo, hi) as tensors have them; autograd.gelu(x) as F.gelu."""
+    from chainrule import autograd
+
+    name = TORCH_NAME.get(op.name, op.name)
+    if op.name in OPERATORS:
+        assert hasattr(torch.Tensor, OPERATORS[op.name]) and hasattr(Value, OPERATORS[op.name])
+    elif op.name in N_ARY:
+        assert callable(getattr(autograd, op.name))
+    elif hasattr(torch.Tensor, name):
+        assert callable(getattr(Value, name, None)), f"torch.Tensor.{name} exists: Value.{name} should"
+    else:
+        assert hasattr(F, name), name
+        assert callable(getattr(autograd, name, None)), f"only F.{name}: autograd.{name} should exist"
+    if op.name == "softplus_beta":  # x.softplus(beta, threshold) and autograd.softplus(x, beta, threshold)
+        assert Value(1.0).softplus(2.0, 20.0).op == autograd.softplus(Value(1.0), 2.0, 20.0).op == "softplus_beta"
+    if op.name == "gelu_tanh":
+        assert autograd.gelu(Value(1.0), approximate="tanh").op == "gelu_tanh"
+
+
+def test_value_clamp_maximum_minimum_methods_match_torch() -> None:
+    x, lo, hi = Value(2.0, "x"), Value(-1.0, "lo"), Value(1.0, "hi")
+    t = [torch.tensor(v, dtype=DTYPE, requires_grad=True) for v in (2.0, -1.0, 1.0)]
+    for ours, theirs in (
+        (x.clamp(lo, hi), t[0].clamp(t[1], t[2])),
+        (x.clamp(hi=hi), t[0].clamp(max=t[2])),
+        (x.maximum(hi), t[0].maximum(t[2])),
+        (x.minimum(lo), t[0].minimum(t[1])),
+    ):
+        leaves = [x, lo, hi]
+        grads = [g.data for g in grad(ours, leaves, allow_unused=True)]
+        expected = [0.0 if g is None else g.item() for g in torch.autograd.grad(theirs, t, allow_unused=True)]
+        assert (ours.data, grads) == (theirs.item(), expected)

@@ -590,6 +590,8 @@ def test_no_exception_on_any_float(op: Op, data: st.DataObject) -> None:
 NAN_RULE_ROWS = [op for op in OPS if NAN_RULE in op.convention]
 # Inputs that choose the branch (the others, slopes and alphas, only scale one branch).
 CHOOSING = {"maximum": (0, 1), "minimum": (0, 1), "clamp": (0, 1, 2), "hardtanh": (0, 1, 2)}
+# Derivatives the nan rule leaves to PyTorch's convention: clamp's d/dhi (pinned in test_clamp_dhi_at_nan).
+PYTORCH_AT_NAN = {"clamp": (2,)}
 
 
 def _ordinary_point(op: Op) -> list[float]:
@@ -609,23 +611,54 @@ def test_a_nan_that_chooses_the_branch_makes_every_derivative_nan(op: Op) -> Non
 
     PyTorch gives 0 or 1, op by op (relu'(nan) = 1, abs'(nan) = 0, max(nan, 1) gives both inputs 1).
     """
+    ruled = [i for i in range(op.arity or 1) if i not in PYTORCH_AT_NAN.get(op.name, ())]
     for position in CHOOSING.get(op.name, (0,)):
         xs = _ordinary_point(op)
         xs[position] = math.nan
         leaves = _leaves(xs)
         node = apply(op, *leaves)
         assert math.isnan(node.data)
-        assert all(map(math.isnan, node.local_grads)), (xs, node.local_grads)
+        assert all(math.isnan(node.local_grads[i]) for i in ruled), (xs, node.local_grads)
         firsts = grad(node, leaves, create_graph=True)
-        assert all(math.isnan(g.data) for g in firsts)
-        for g in firsts:
-            (by_nan_input,) = grad(g, [leaves[position]], allow_unused=True)
+        assert all(math.isnan(firsts[i].data) for i in ruled)
+        for i in ruled:
+            (by_nan_input,) = grad(firsts[i], [leaves[position]], allow_unused=True)
             assert math.isnan(by_nan_input.data), (xs, by_nan_input)
         columns = [np.array([x, 0.5 * x]) for x in xs]
         with np.errstate(all="ignore"):
             out = op.forward(NUMPY_MATH, *columns)
             grads = _rule_grads(op, NUMPY_MATH, out, columns)
-        assert all(math.isnan(float(np.broadcast_to(g, (2,))[0])) for g in grads)
+        assert all(math.isnan(float(np.broadcast_to(grads[i], (2,))[0])) for i in ruled)
+
+
+# (x, lo, hi) -> d/dhi: PyTorch's (x > hi) | (lo > hi), also where x or lo is nan (torch 2.13 float64).
+CLAMP_DHI_AT_NAN = [
+    ((math.nan, -1.0, 1.0), 0.0),
+    ((math.nan, 2.0, 1.0), 1.0),  # lo > hi: hi wins
+    ((0.0, math.nan, 1.0), 0.0),
+    ((2.0, math.nan, 1.0), 1.0),  # x > hi
+    ((-2.0, math.nan, 1.0), 0.0),
+    ((0.0, -1.0, math.nan), 0.0),
+    ((5.0, math.nan, math.nan), 0.0),
+    ((math.nan, math.nan, 1.0), 0.0),
+]
+
+
+@pytest.mark.parametrize(("xs", "dhi"), CLAMP_DHI_AT_NAN)
+def test_clamp_dhi_at_nan_is_pytorchs(xs: tuple[float, float, float], dhi: float) -> None:
+    """Floats, Values (whose second derivatives by hi are 0) and arrays; x and lo keep the nan rule."""
+    leaves = _leaves(xs)
+    node = autograd.clamp(*leaves)
+    assert math.isnan(node.data)
+    assert node.local_grads[2] == dhi and all(map(math.isnan, node.local_grads[:2]))
+    firsts = grad(node, leaves, create_graph=True)
+    assert firsts[2].data == dhi
+    assert [h.data for h in grad(firsts[2], leaves, allow_unused=True)] == [0.0, 0.0, 0.0]
+    columns = [np.array([x, x]) for x in xs]
+    with np.errstate(all="ignore"):
+        out = OP["clamp"].forward(NUMPY_MATH, *columns)
+        grads = _rule_grads(OP["clamp"], NUMPY_MATH, out, columns)
+    assert float(np.broadcast_to(grads[2], (2,))[1]) == dhi
 
 
 def test_pow_at_a_nan_base_and_zero_exponent() -> None:
