@@ -456,6 +456,23 @@ def test_anomaly_in_backward_names_the_node_and_its_consumer() -> None:
     assert x.grad == math.inf
 
 
+def test_anomaly_in_backward_names_an_inner_nodes_op_label_and_scope() -> None:
+    x = Value(1.0, "x")
+    with scope("layers"), scope("0"):
+        h = x * 1e-300
+        h.label = "h"
+    with scope("loss"):
+        y = (h * 1e300) * 1e300  # every value is finite (y = 1e300); h's gradient 1e300 * 1e300 is not
+    for run in (y.backward, lambda: autograd_grad(y, [x]), lambda: autograd_grad(y, [x], create_graph=True)):
+        with detect_anomaly(), pytest.raises(AnomalyError) as info:
+            run()
+        assert str(info.value) == (
+            "anomaly in backward: the gradient of 'h' (op 'mul', scope 'layers.0') became inf: its consumer "
+            "<mul> (op 'mul', scope 'loss') passes local derivative 1e+300 * upstream gradient 1e+300"
+        )
+    assert y.data == 1e300 and x.grad == h.grad == y.grad == 0.0
+
+
 def test_anomaly_in_backward_when_a_sum_overflows() -> None:
     a = Value(1e-300, "a")
     with scope("layers"), scope("0"):

@@ -134,6 +134,30 @@ def test_every_op_gets_drawn() -> None:
         assert op.name in {s.op for s in e.program}
 
 
+def test_the_default_strategy_draws_every_row() -> None:
+    """expressions() with no ops draws every row of the table, issue 12's new ones too (~200 draws see all)."""
+    seen: set[str] = set()
+
+    def all_seen(e: Expression) -> bool:
+        seen.update(s.op for s in e.program)
+        return seen >= set(OP)
+
+    settle = settings(max_examples=3000, database=None, phases=[Phase.generate])
+    _find(expressions(), all_seen, settings=settle)
+    assert seen == set(OP)
+
+
+@pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
+@PER_ROW
+@given(data=st.data())
+def test_every_row_in_drawn_graphs_passes_gradcheck_and_gradgradcheck(op: Op, data: st.DataObject) -> None:
+    """Each row composed with itself (shared subgraphs, x op x) by the strategies, inside its domain."""
+    expr = data.draw(expressions(ops=[op], max_inputs=3, max_ops=4), label="expression")
+    assert op.name in {s.op for s in expr.program}
+    assert gradcheck(expr, expr.inputs)
+    assert gradgradcheck(expr, expr.inputs)
+
+
 # ----------------------------------------------------------------------------
 # Expression by hand: pins for @example
 # ----------------------------------------------------------------------------
