@@ -38,6 +38,28 @@ argument. For an input the output does not use, `grad(..., allow_unused=True)` g
 `grad(..., create_graph=True)` works as in PyTorch (its results are Values
 that can be differentiated again).
 
+## Elementwise ops at the edges
+
+Every op follows PyTorch float64 except where its row in `chainrule.autograd.OPS` says
+otherwise (`OP["relu"].convention`); `tests/test_ops_sweep.py` compares every row with
+PyTorch on a grid and at 0, -0.0, subnormals, ±1e-300, ±1e300, ±inf and nan. Where
+they differ:
+
+- **A nan that picks a branch gives nan derivatives.** relu, leaky_relu, abs, maximum,
+  minimum, clamp (by x and lo), hardtanh, relu6, hardsigmoid, hardswish, elu, celu and
+  selu: `d relu(x)/dx` at x = nan is nan; PyTorch gives 0 or 1, op by op
+  (`relu'(nan) = 1`, `abs'(nan) = 0`, `maximum(nan, 1)` gives both inputs 1). clamp's
+  derivative by its upper bound is PyTorch's, nan or not.
+- **Limits, not nan, at ±inf**: `gelu(-inf) = 0`, `silu'(inf) = 1`, `softsign(inf) = 1`
+  (PyTorch: nan). `sinh` and `cosh` are finite up to |x| = 710.4 (PyTorch's vectorised
+  kernel overflows from 709.8). `sign(nan)` is nan (PyTorch: 0).
+- **`x.softplus(beta)` is exact**: its threshold defaults to inf; PyTorch's `F.softplus`
+  switches to x above 20 (off by up to 2e-9).
+- **Parameters are inputs**: the alpha of elu and celu, the slope of leaky_relu, beta
+  and threshold of softplus, the bounds of hardtanh and clamp can be Values and get
+  their derivatives; PyTorch takes numbers for all but clamp's bounds.
+- **The mixed partial of `a ** b` at b = 0 is 1/a**, the true value (PyTorch: 0).
+
 ## Modes
 
 - **Anomaly mode checks every value and every gradient, for nan and ±inf.** Inside

@@ -170,6 +170,54 @@ def test_anomaly_mode_checks_values_and_gradients_torch_only_backward_nans(torch
                 (torch.sqrt(at_zero) * 0.0).backward()
 
 
+def _torch_grad(torch: Any, fn: Any, *xs: float) -> list[float]:
+    ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+    return [g.item() for g in torch.autograd.grad(fn(*ts), ts)]
+
+
+def test_elementwise_ops_at_the_edges(torch: Any) -> None:
+    tf = torch.nn.functional
+    nan, inf = math.nan, math.inf
+    # A nan that picks a branch: nan derivatives here, 0 or 1 in PyTorch.
+    for ours, theirs, torch_says in (
+        (lambda v: v.relu(), torch.relu, [1.0]),
+        (abs, torch.abs, [0.0]),
+        (lambda v: autograd.maximum(v, Value(1.0)), lambda t: torch.maximum(t, torch.tensor(1.0)), [1.0]),
+    ):
+        x = Value(nan)
+        assert math.isnan(ours(x).local_grads[0])
+        assert _torch_grad(torch, theirs, nan) == torch_says
+    # clamp's d/dhi is PyTorch's, nan or not; by x and lo the nan rule.
+    x, lo, hi = Value(2.0), Value(nan), Value(1.0)
+    dx, dlo, dhi = autograd.clamp(x, lo, hi).local_grads
+    assert math.isnan(dx) and math.isnan(dlo) and dhi == 1.0
+    assert _torch_grad(torch, torch.clamp, 2.0, nan, 1.0) == [0.0, 0.0, 1.0]
+    # Limits at +-inf where PyTorch gives nan.
+    assert autograd.gelu(Value(-inf)).data == 0.0 and math.isnan(tf.gelu(torch.tensor(-inf)).item())
+    assert autograd.silu(Value(inf)).local_grads == (1.0,) and math.isnan(_torch_grad(torch, tf.silu, inf)[0])
+    assert autograd.softsign(Value(inf)).data == 1.0 and math.isnan(tf.softsign(torch.tensor(inf)).item())
+    big = torch.full((16,), 710.0, dtype=torch.float64)  # a vector, as PyTorch's vectorised kernel runs
+    assert Value(710.0).sinh().data == math.sinh(710.0) < inf and torch.sinh(big)[0].item() == inf
+    assert math.isnan(Value(nan).sign().data) and torch.sign(torch.tensor(nan)).item() == 0.0
+    # softplus: exact by default; PyTorch's threshold 20 returns x itself above it.
+    exact = math.log1p(math.exp(20.5))
+    assert Value(20.5).softplus().data == exact and Value(20.5).softplus(1.0, 20.0).data == 20.5
+    assert tf.softplus(torch.tensor(20.5, dtype=torch.float64)).item() == 20.5 != exact
+    # Parameters are inputs with derivatives.
+    alpha = Value(2.0)
+    assert grad(autograd.elu(Value(-1.0), alpha), [alpha])[0].data == pytest.approx(math.expm1(-1.0), rel=1e-15)
+    with pytest.raises(TypeError):
+        tf.elu(torch.tensor(-1.0), torch.tensor(2.0, requires_grad=True))
+    # The mixed partial of a ** b at b = 0: 1/a here, 0 in PyTorch.
+    a, b = Value(2.0), Value(0.0)
+    (da,) = grad(a**b, [a], create_graph=True)
+    assert grad(da, [b])[0].data == 0.5
+    ta = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    (tda,) = torch.autograd.grad(ta**tb, ta, create_graph=True)
+    assert torch.autograd.grad(tda, tb)[0].item() == 0.0
+
+
 def _other_task_sees_grad(enabled: Any, no_grad_mode: Any) -> bool:
     """Whether a second asyncio task has gradients on while the first is inside no_grad."""
     seen: list[bool] = []
