@@ -343,10 +343,12 @@ def _grid_points(op: Op, spelling: Spelling) -> list[tuple[float, ...]]:
     return list(itertools.product(*axes))
 
 
-def _sweep(op: Op) -> tuple[list[str], set[int]]:
+def _sweep(
+    op: Op, spelling: Spelling | None = None, departures: tuple[Departure, ...] | None = None
+) -> tuple[list[str], set[int]]:
     """Every difference from PyTorch not covered by a departure, and the departures used."""
-    spelling = SWEEP[op.name]
-    departures = DEPARTURES.get(op.name, ())
+    spelling = SWEEP[op.name] if spelling is None else spelling
+    departures = DEPARTURES.get(op.name, ()) if departures is None else departures
     assert _arity(op, spelling) == spelling.tensors + len(spelling.params[0]), op.name
     unexplained: list[str] = []
     used: set[int] = set()
@@ -427,3 +429,37 @@ def test_dot_overflow_matches_pytorch() -> None:
     theirs = [torch.dot(w, x).item(), (w * x).sum().item(), F.linear(x[None], w[None]).item()]
     assert theirs == [-inf] * 3
     assert apply(OP["dot"], 1.0, -2.5, Value(1e308), Value(1e308)).data == -inf
+
+
+# Rows whose parameters PyTorch takes as numbers (so the sweep above compares only d/dx there): the
+# rows' formulas with every input a tensor, so the derivatives by the parameters are compared too. These
+# compositions are not PyTorch's functions at the kinks and edges (where() picks the other side of
+# elu's kink, and 0 * inf of an infinite alpha), so they are compared on the regular grid, at its
+# smooth points; the edges are d/dx's, above, against PyTorch's own functions.
+PARAMETERS: dict[str, Callable[..., Any]] = {
+    "leaky_relu": lambda x, s: torch.where(x > 0, x, x * s),
+    "elu": lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x)),
+    "celu": lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x / alpha)),
+    "softplus_beta": lambda x, beta, threshold: torch.where(
+        beta * x > threshold, x, F.softplus(beta * x, 1.0, inf) / beta
+    ),
+    "hardtanh": lambda x, lo, hi: torch.clamp(x, lo, hi),
+}
+
+
+def test_every_row_with_parameters_is_swept_by_them() -> None:
+    by_numbers = {name for name, spelling in SWEEP.items() if spelling.params != ((),)}
+    assert sorted(PARAMETERS) == sorted(by_numbers)
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_sweep_of_parameters_against_pytorch(name: str) -> None:
+    op = OP[name]
+    n = op.arity or 1
+    spelling = Spelling(PARAMETERS[name], n)
+    points = [xs for xs in _grid_points(op, spelling) if op.smooth(*xs)]
+    assert len(points) >= 4**n
+    differences = []
+    for xs, theirs in zip(points, _theirs(spelling, points, ())):
+        differences += [(xs, order, i, a, b) for order, i, a, b in _differences(name, _ours(op, xs, n), theirs)]
+    assert not differences, differences[:20]
