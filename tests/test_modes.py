@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from chainrule.autograd import (
@@ -53,7 +54,9 @@ def test_no_grad_records_nothing_for_every_op(op: Op) -> None:
     with no_grad():
         node = apply(op, *[Value(x) for x in xs])
     assert node.parents == () and node.local_grads == ()
-    assert node.data == pytest.approx(float(op.forward(NUMPY_MATH, *xs)), rel=1e-14, nan_ok=True)
+    with np.errstate(invalid="ignore"):  # acosh(0.7) is nan: the engine warns of nothing, numpy would
+        expected = float(op.forward(NUMPY_MATH, *xs))
+    assert node.data == pytest.approx(expected, rel=1e-14, nan_ok=True)
 
 
 def test_no_grad_decorator() -> None:

@@ -417,7 +417,7 @@ def test_number_exponents_match_pytorch_everywhere(c: float) -> None:
         (d1,) = grad(out, [v], create_graph=True)
         (d2,) = grad(d1, [v], allow_unused=True)
         ours = (out.data, [d1.data], [[d2.data]])
-        theirs = (float(y[j]), [float(g[j])], [[float(h[j])]])
+        theirs = (y[j].item(), [g[j].item()], [[h[j].item()]])
         differences += [(x, order, a, b) for order, _, a, b in _differences("pow", ours, theirs)]
     assert not differences, differences
 
