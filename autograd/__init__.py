@@ -7,6 +7,13 @@ Example::
     y = x * x + x.sin()
     y.backward()
     x.grad  # 2*x + cos(x)
+
+Every primitive is a row of ``OPS`` (forward, local derivatives, domain, kink
+and nan convention). Where ``torch.Tensor`` has a method or an operator, so
+does ``Value`` (``x.log1p()``, ``x.atan2(y)``, ``x % y``, ``x.clamp(lo, hi)``,
+``x.floor()``); the activations PyTorch has only in ``torch.nn.functional``
+are functions here (``gelu(x, approximate="tanh")``, ``silu``, ``elu``,
+``hardtanh``, ...).
 """
 
 from chainrule.autograd.collector import defer_gc
