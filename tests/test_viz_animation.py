@@ -1,24 +1,26 @@
-"""Tests for viz.animation: the backward-pass page parses, is self-contained, steps in the right order with the
-engine's gradients, explains each step with the chain rule, escapes any label, and refuses huge graphs."""
+"""Tests for viz.animation without a browser: the page embeds viz.draw's SVG, steps in wave fronts (one layer
+per step in the network view) with the engine's gradients, explains each step with the chain rule in the
+diagram's factor order and number format, names nodes readably, switches view above the size limit, escapes
+any label. The page in a real browser: tests/test_viz_animation_browser.py."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
 import tempfile
 import unicodedata
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from chainrule import autograd
+from chainrule import autograd, nn, viz
 from chainrule.autograd import Value
-from chainrule.viz.animation import animate_backward, backward_steps, format_number
+from chainrule.viz.animation import animate_backward, backward_steps, node_names, shorten
 from chainrule.viz.trace import trace
 
 VOID = {"meta", "input", "br", "img", "link", "hr"}
@@ -34,7 +36,6 @@ class Page(HTMLParser):
         self.start_tags: list[str] = []
         self.problems: list[str] = []
         self.scripts: dict[str, str] = {}
-        self.texts: list[tuple[tuple[str, ...], str]] = []  # (ids/classes of open elements, text)
         self.attrs: list[tuple[str, dict[str, str | None]]] = []
         self._open: list[str] = []
 
@@ -44,7 +45,7 @@ class Page(HTMLParser):
         self.attrs.append((tag, a))
         if tag not in VOID:
             self.stack.append(tag)
-            self._open.append(f"{tag}#{a.get('id') or ''}.{a.get('class') or ''}")
+            self._open.append(a.get("id") or "")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.start_tags.append(tag)
@@ -59,10 +60,7 @@ class Page(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self.stack and self.stack[-1] == "script":
-            key = self._open[-1].split("#", 1)[1].split(".", 1)[0]
-            self.scripts[key] = self.scripts.get(key, "") + data
-        elif self.stack:
-            self.texts.append((tuple(self._open), data))
+            self.scripts[self._open[-1]] = self.scripts.get(self._open[-1], "") + data
 
 
 def parse(path: Path) -> Page:
@@ -78,13 +76,14 @@ def data_of(page: Page) -> dict:
     return json.loads(page.scripts["chainrule-data"])
 
 
-def texts_in(page: Page, element_id: str, cls: str) -> list[str]:
-    """Text inside <... class=cls> inside the element with this id (e.g. a node's name)."""
-    out = []
-    for opened, text in page.texts:
-        if any(f"#{element_id}." in o for o in opened) and opened[-1].endswith(f".{cls}"):
-            out.append(text)
-    return out
+def svg_of(path: Path) -> ET.Element:
+    text = path.read_text(encoding="utf-8")
+    return ET.fromstring(text[text.index("<svg"): text.index("</svg>") + len("</svg>")])
+
+
+def groups(svg: ET.Element, kind: str) -> dict[str, ET.Element]:
+    """The node or edge groups of a Graphviz SVG, by id."""
+    return {g.get("id") or "": g for g in svg.iter(f"{{{SVG_NS}}}g") if kind in (g.get("class") or "").split()}
 
 
 def neuron() -> tuple[Value, dict[str, Value]]:
@@ -105,221 +104,187 @@ def neuron() -> tuple[Value, dict[str, Value]]:
     return o, {v.label: v for v in (x1, x2, w1, w2, b, x1w1, x2w2, s, n, o)}
 
 
-def test_neuron_steps_match_the_hand_worked_gradients(tmp_path: Path) -> None:
+def mlp_loss() -> Value:
+    model = nn.MLP(2, [4, 4, 1], seed=0)
+    out = model([0.5, -1.0])
+    loss = (out - 1.0) * (out - 1.0)
+    loss.label = "loss"
+    loss.backward()
+    return loss
+
+
+def test_neuron_steps_are_wave_fronts_with_the_hand_worked_gradients() -> None:
     o, v = neuron()
     o.backward()
-    out = animate_backward(o, tmp_path / "neuron.html")
-    assert out == tmp_path / "neuron.html"
-    data = data_of(parse(out))
-    steps = data["steps"]
-    names = [s["name"] for s in steps]
-    # Reverse topological order: o, n, then b and the sum (in the engine's order), the products, the inputs.
-    assert names[:2] == ["o", "n"]
-    assert len(steps) == 10
-    by_name = {s["name"]: s for s in steps}
+    tr = trace(o)
+    steps = backward_steps(tr)
+    names = node_names(tr)
+    waves = [sorted(names[i] for i in s.nodes) for s in steps]
+    # One step per depth from the output: o; n; b and the sum; the two products; the four leaves.
+    assert waves == [["o"], ["n"], ["b", "x1*w1 + x2*w2"], ["x1*w1", "x2*w2"], ["w1", "w2", "x1", "x2"]]
+    sums = {s.name: s for step in steps for s in step.sums}
     expected = {"o": 1.0, "n": 0.5, "b": 0.5, "x1*w1 + x2*w2": 0.5, "x1*w1": 0.5, "x2*w2": 0.5,
                 "x1": -1.5, "w1": 1.0, "x2": 0.5, "w2": 0.0}
     for name, g in expected.items():
-        assert by_name[name]["grad"] == pytest.approx(g, rel=1e-12, abs=1e-15), name
-        assert by_name[name]["grad"] == v[name].grad  # exactly what the engine stored
-    assert by_name["w1"]["lines"] == ["d(o)/d(w1) = d(o)/d(x1*w1) × d(x1*w1)/d(w1)", "= 0.5 × 2.0 = 1.0"]
-    assert by_name["x1"]["lines"][1] == "= 0.5 × -3.0 = -1.5"
-    assert by_name["o"]["lines"][0] == "d(o)/d(o) = 1.0"
-    # x2 = 0 makes w2's only edge a ~0 factor: the step says the gradient is blocked there.
-    assert by_name["w2"]["lines"][2].startswith("blocked: local derivative")
-    assert by_name["w2"]["lines"][2].endswith(" at x2*w2")
-    assert by_name["n"]["terms"] == [[1.0, pytest.approx(0.5, rel=1e-12), pytest.approx(0.5, rel=1e-12)]]
+        assert sums[name].grad == pytest.approx(g, rel=1e-12, abs=1e-15), name
+        assert sums[name].grad == v[name].grad  # exactly what the engine stored
+    # The diagram's factor order (local * upstream) and number format (2, not 2.0).
+    assert sums["w1"].lines == ("do/dw1 = d(x1*w1)/dw1 * do/d(x1*w1)", "= 2 * 0.5 = 1")
+    assert sums["x1"].lines[1] == "= -3 * 0.5 = -1.5"
+    assert sums["o"].lines[0].startswith("do/do = 1 (the seed")
+    assert sums["w2"].lines[2] == "blocked: local derivative 0 at x2*w2"
+    assert sums["n"].terms == ((pytest.approx(0.5, rel=1e-12), 1.0, pytest.approx(0.5, rel=1e-12)),)
 
 
-def test_steps_are_reverse_topological_and_each_after_all_its_consumers(tmp_path: Path) -> None:
+def test_x_times_x_plus_x_sums_three_terms_at_depth_two() -> None:
+    x = Value(3.0, label="x")
+    y = x * x + x
+    y.backward()
+    steps = backward_steps(trace(y))
+    assert [len(s.nodes) for s in steps] == [1, 1, 1]
+    (last,) = steps[2].sums
+    assert last.name == "x" and last.grad == 7.0 == x.grad  # 3 + 3 through x*x, 1 through +
+    assert [t[2] for t in last.terms] == [3.0, 3.0, 1.0]
+    assert last.lines[1] == "= 3 * 1 + 3 * 1 + 1 * 1 = 7"
+
+
+def test_every_node_is_in_one_step_after_all_its_consumers() -> None:
     x, y = Value(1.5, label="x"), Value(-0.5, label="y")
     a = x * y + x.sin()
     root = (a * a + y.exp() / (1.0 + x * x)).log()
     root.backward()
-    data = data_of(parse(animate_backward(root, tmp_path / "p.html")))
-    order = autograd.topological_order(root)
-    wanted = [i for i in reversed(range(len(order))) if order[i].role != autograd.CONSTANT]
-    ids = [s["node"] for s in data["steps"]]
-    assert ids == wanted
-    step_of = {node: k for k, node in enumerate(ids)}
-    for k, s in enumerate(data["steps"]):
-        assert s["grad"] == order[s["node"]].grad
-        for e in s["edges"]:
-            edge = data["edges"][e]
-            assert edge["parent"] == s["node"]
-            assert step_of[edge["child"]] < k  # every consumer's gradient came first
-        # The chain rule: the node's gradient is the sum of its terms (consumer's grad x local derivative).
-        if s["terms"]:
-            assert math.fsum(t[2] for t in s["terms"]) == pytest.approx(s["grad"], rel=1e-12, abs=1e-12)
-            for up, local, term in s["terms"]:
-                assert term == up * local
-    # The DOM says the same: each node and edge carries the step it arrives at.
-    page = parse(tmp_path / "p.html")
-    node_steps = {a["id"]: int(a["data-step"] or "") for tag, a in page.attrs
-                  if tag == "g" and (a.get("id") or "")[:1] == "n"}
-    assert [node_steps[f"n{i}"] for i in ids] == list(range(len(ids)))
+    tr = trace(root)
+    for order in ("depth", "node"):
+        steps = backward_steps(tr, order=order)
+        step_of = {i: k for k, s in enumerate(steps) for i in s.nodes}
+        graded = [n.id for n in tr.nodes if n.role != "constant"]
+        assert sorted(step_of) == graded
+        for e in tr.edges:
+            if e.contribution is not None:
+                assert step_of[e.child] < step_of[e.parent]
+        for s in steps:
+            for total in s.sums:
+                assert total.grad == autograd.topological_order(root)[total.node].grad
+                if total.terms:
+                    assert math.fsum(t[2] for t in total.terms) == pytest.approx(total.grad, rel=1e-12, abs=1e-12)
+    assert len(backward_steps(tr, order="node")) == len([n for n in tr.nodes if n.role != "constant"])
 
 
-def test_before_backward_the_page_shows_computed_gradients_and_leaves_grad_alone(tmp_path: Path) -> None:
-    x = Value(3.0, label="x")
-    y = x * x + 2.0 * x  # dy/dx = 2x + 2 = 8
-    data = data_of(parse(animate_backward(y, tmp_path / "p.html")))
-    assert data["grads"] == "computed"
-    assert x.grad == 0.0 and y.grad == 0.0
-    by_node = {s["node"]: s for s in data["steps"]}
-    x_id = autograd.topological_order(y).index(x)
-    assert by_node[x_id]["grad"] == 8.0
-    # Three edges reach x: twice through x*x (3 each), once through 2*x (2).
-    assert sorted(t[2] for t in by_node[x_id]["terms"]) == [2.0, 3.0, 3.0]
-    assert "(argument 1)" in by_node[x_id]["lines"][0] and "(argument 2)" in by_node[x_id]["lines"][0]
-    assert by_node[x_id]["lines"][1] == "= 1.0 × 3.0 + 1.0 × 3.0 + 1.0 × 2.0 = 8.0"
+def test_names_are_readable_and_shortened_from_the_left() -> None:
+    tr = trace(mlp_loss())
+    names = node_names(tr)
+    assert "relu@layers.1.neurons.0" in names and "dot@layers.0.neurons.3" in names
+    assert not any(re.fullmatch(r"#\d+", n) for n in names)
+    assert shorten("layers.12.neurons.0.b", 16) == "…12.neurons.0.b"  # never a cut index
+    assert shorten("layers.12.neurons.0.b", 15) == "…neurons.0.b"
+    assert shorten("layers.1.neurons.0.b", 15) == "…1.neurons.0.b"
+    assert shorten("abcdefghijklmnopqrstuvwxyz", 10) == "…rstuvwxyz"
+    long = "model.encoder.layers.1.neurons.0.w.3"
+    assert shorten(long).endswith("layers.1.neurons.0.w.3") and shorten(long).startswith("…")
+    named = [n for n in names if not re.fullmatch(r"-?[\d.]+", n)]  # constants are their values
+    assert len(named) == len(set(named))
 
 
-def test_many_consumers_are_summarised_in_the_text_but_all_in_the_terms(tmp_path: Path) -> None:
-    x = Value(0.5, label="x")
-    total = autograd.sum([x * float(k) for k in range(1, 11)])  # d/dx = 1 + 2 + ... + 10 = 55
-    data = data_of(parse(animate_backward(total, tmp_path / "p.html")))
-    step = data["steps"][-1]
-    assert step["name"] == "x" and step["grad"] == 55.0
-    assert [t[1] for t in step["terms"]] == [float(k) for k in range(1, 11)]
-    assert step["lines"][1].endswith(" + 1.0 × 6.0 + … (4 more terms) = 55.0")
-
-
-def test_constants_get_no_step_and_their_edges_no_numbers(tmp_path: Path) -> None:
-    x = Value(2.0, label="x")
-    y = x * 5.0 + 1.0
-    y.backward()
-    page = parse(animate_backward(y, tmp_path / "p.html"))
-    data = data_of(page)
-    roles = [n["role"] for n in data["nodes"]]
-    assert roles.count("constant") == 2
-    assert len(data["steps"]) == len(roles) - 2
-    edge_attrs = {a["id"]: a for tag, a in page.attrs if tag == "g" and "edge" in (a.get("class") or "").split()}
-    for i, e in enumerate(data["edges"]):
-        constant = data["nodes"][e["parent"]]["role"] == "constant"
-        assert ("const" in (edge_attrs[f"e{i}"]["class"] or "").split()) == constant
-        assert (edge_attrs[f"e{i}"]["data-step"] == "-1") == constant
-        assert (texts_in(page, f"e{i}", "local") == []) == constant
-    x_id = [n["label"] for n in data["nodes"]].index("x")
-    assert texts_in(page, f"n{x_id}", "gv") == ["5.0"]
-
-
-def test_page_is_self_contained(tmp_path: Path) -> None:
+def test_the_page_embeds_the_diagram_of_viz_draw(tmp_path: Path) -> None:
     o, _ = neuron()
     o.backward()
-    text = animate_backward(o, tmp_path / "p.html").read_text(encoding="utf-8")
-    assert set(re.findall(r"\w+://[^\s\"'<>)]*", text)) == {SVG_NS}
-    page = parse(tmp_path / "p.html")
-    for tag, a in page.attrs:
-        assert "src" not in a and not (a.get("href") or "").strip(), (tag, a)
-        assert tag not in ("link", "img", "iframe", "object", "embed")
-    assert {"button", "svg", "script", "style"} <= set(page.start_tags)
-    ids = {a.get("id") for _, a in page.attrs}
-    assert {"play", "back", "forward", "first", "end", "slider", "explain"} <= ids
-    assert "url(" not in text.replace("url(#arrow)", "")
+    page_path = animate_backward(o, tmp_path / "neuron.html")
+    parse(page_path)
+    svg = svg_of(page_path)
+    drawn = ET.fromstring(viz.draw(o).svg().split("?>", 1)[-1].split("-->", 2)[-1])
+    for kind in ("node", "edge"):
+        assert set(groups(svg, kind)) == set(groups(drawn, kind)), kind
+    # The same colours: every node's fill is the diagram's.
+    for gid, g in groups(drawn, "node").items():
+        fills = [p.get("fill") for p in g.iter() if p.get("fill") and p.tag.endswith(("path", "polygon"))]
+        mine = [p.get("fill") for p in groups(svg, "node")[gid].iter()
+                if p.get("fill") and p.tag.endswith(("path", "polygon"))]
+        assert fills == mine, gid
 
 
-def test_layout_runs_left_to_right_without_overlaps(tmp_path: Path) -> None:
+def test_each_node_and_edge_carries_its_step(tmp_path: Path) -> None:
     o, _ = neuron()
-    page = parse(animate_backward(o, tmp_path / "p.html"))
-    data = data_of(page)
-    boxes = {}
-    for tag, a in page.attrs:
-        if tag == "g" and (a.get("id") or "").startswith("n"):
-            match = re.fullmatch(r"translate\(([-\d.]+),([-\d.]+)\)", a["transform"] or "")
-            assert match, a
-            boxes[int((a["id"] or "")[1:])] = (float(match[1]), float(match[2]))
-    heights = [float(a["height"] or 0) for tag, a in page.attrs if tag == "rect"]
-    assert len(boxes) == len(data["nodes"]) == len(heights)
-    for e in data["edges"]:
-        assert boxes[e["parent"]][0] < boxes[e["child"]][0]
-    columns: dict[float, list[tuple[float, float]]] = {}
-    for i, (x, y) in boxes.items():
-        columns.setdefault(x, []).append((y, y + heights[i]))
-    for spans in columns.values():
-        spans.sort()
-        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    o.backward()
+    tr = trace(o)
+    steps = backward_steps(tr)
+    step_of = {i: k for k, s in enumerate(steps) for i in s.nodes}
+    svg = svg_of(animate_backward(o, tmp_path / "p.html"))
+    for gid, g in groups(svg, "node").items():
+        m = re.fullmatch(r"n(\d+)", gid)
+        if m:
+            assert int(g.get("data-g") or "") == step_of[int(m[1])], gid
+            grad_texts = [t for t in g.iter(f"{{{SVG_NS}}}text") if t.get("class") == "cr-g"]
+            assert [t.get("data-m") for t in grad_texts] == ["grad ? (seed)" if gid == f"n{tr.root}" else "grad ?"]
+    for gid, g in groups(svg, "edge").items():
+        e = tr.edges[int(gid[1:])]
+        assert int(g.get("data-g") or "") == step_of[e.parent]  # the term arrives with its parent's sum
 
 
-def test_long_edges_run_between_the_boxes_of_the_columns_they_cross(tmp_path: Path) -> None:
-    x, y = Value(1.5, label="x"), Value(-0.7, label="y")
-    f = (x * y).sin().exp() + x**2  # x**2 -> + crosses the columns of sin and exp
-    page = parse(animate_backward(f, tmp_path / "p.html"))
-    boxes = []
-    for tag, a in page.attrs:
-        if tag == "g" and (a.get("id") or "").startswith("n"):
-            match = re.fullmatch(r"translate\(([-\d.]+),([-\d.]+)\)", a["transform"] or "")
-            assert match, a
-            boxes.append((float(match[1]), float(match[2])))
-    heights = [float(a["height"] or 0) for tag, a in page.attrs if tag == "rect"]
-    crossings = [tuple(map(float, m)) for tag, a in page.attrs if tag == "path"
-                 for m in re.findall(r"(-?[\d.]+),(-?[\d.]+) H(-?[\d.]+)", a.get("d") or "")]
-    assert len(crossings) == 2
-    for x0, y0, x1 in crossings:
-        in_column = [(by, h) for (bx, by), h in zip(boxes, heights) if bx == x0]
-        assert in_column and x1 > x0
-        assert all(not (by <= y0 <= by + h) for by, h in in_column)
+def test_forward_phase_comes_first_level_by_level(tmp_path: Path) -> None:
+    o, _ = neuron()
+    o.backward()
+    tr = trace(o)
+    page_path = animate_backward(o, tmp_path / "p.html", forward=True)
+    data = data_of(parse(page_path))
+    levels = max(n.level for n in tr.nodes) + 1
+    assert len(data["steps"]) == levels + len(backward_steps(tr))
+    assert all(s["title"].startswith("forward") for s in data["steps"][:levels])
+    assert data["steps"][levels]["title"].startswith("backward")
+    for gid, g in groups(svg_of(page_path), "node").items():
+        m = re.fullmatch(r"n(\d+)", gid)
+        if m:
+            node = tr.nodes[int(m[1])]
+            assert int(g.get("data-v") or "") == node.level
+            if node.role != "constant":
+                assert int(g.get("data-g") or "") >= levels
 
 
-def test_non_finite_gradients_are_written_as_text(tmp_path: Path) -> None:
-    x = Value(0.0, label="x")
-    y = x.log() + x.sqrt()  # -inf; d/dx = 1/x + 1/(2 sqrt x) = inf
-    y.backward()
-    data = data_of(parse(animate_backward(y, tmp_path / "p.html")))
-    grads = {data["nodes"][s["node"]]["label"]: s["grad"] for s in data["steps"]}
-    assert grads["x"] == "inf" and float(grads["x"]) == x.grad
-    assert data["nodes"][-1]["data"] == "-inf"
+def test_network_view_steps_one_layer_at_a_time_right_to_left(tmp_path: Path) -> None:
+    loss = mlp_loss()
+    page_path = animate_backward(loss, tmp_path / "net.html", view="network")
+    data = data_of(parse(page_path))
+    # The loss, the output layer, the two hidden layers, the inputs.
+    assert [s["title"] for s in data["steps"]] == [
+        "backward: the loss (the seed)", "backward: layer 3 (the outputs)",
+        "backward: layer 2 and the weights into layer 3", "backward: layer 1 and the weights into layer 2",
+        "backward: the inputs and the weights into layer 1"]
+    svg = svg_of(page_path)
+    nodes = groups(svg, "node")
+    tr = trace(loss)
+    net = viz.find_network(tr)
+    for u in net.neurons():
+        assert int(nodes[u.name].get("data-g") or "") == 1 + (3 - u.column)
+    for gid, g in groups(svg, "edge").items():
+        if "weight" in (g.get("class") or ""):
+            head = next(u for u in net.neurons() if gid.startswith(u.name + ".w."))
+            assert int(g.get("data-g") or "") == 2 + (3 - head.column)
+    # Every sum of the weights into layer 1 is listed at the last step, all of them.
+    assert len(data["steps"][-1]["lines"]) == 4 * 3
 
 
-def printable(text: str) -> bool:
-    return all(unicodedata.category(c) not in ("Cc", "Cs", "Zl", "Zp") for c in text)
+def test_detail_and_collapse_draw_the_same_diagram(tmp_path: Path) -> None:
+    loss = mlp_loss()
+    page_path = animate_backward(loss, tmp_path / "d.html", view="network", detail=["layers.1.neurons.0"])
+    drawn = ET.fromstring(viz.draw(loss, view="network", detail=["layers.1.neurons.0"]).svg().split("-->", 2)[-1])
+    assert set(groups(svg_of(page_path), "node")) == set(groups(drawn, "node"))
+    page_path = animate_backward(loss, tmp_path / "c.html", collapse=["layers.0"])
+    svg = svg_of(page_path)
+    summary = [g for g in groups(svg, "node").values() if "summary-module" in (g.get("class") or "")]
+    assert len(summary) == 1 and int(summary[0].get("data-g") or "") > 0
 
 
-@given(st.text())
-@example("</script><script>alert(1)</script>")
-@example('"quoted" & <b>bold</b> \'single\' {braces} |pipes| \\backslash')
-@example("line\nbreak\ttab\x00nul\x7f")
-@example("\ud800 lone surrogate")
-@example("é 漢字 🙂 \u202e rtl \u2028")
-@example("<!--")
-def test_any_label_is_escaped(label: str) -> None:
-    x = Value(2.0, label=label)
-    y = (x * 3.0).tanh()
-    y.label = label
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "p.html"
-        plain = Path(tmp) / "plain.html"
-        animate_backward(y, path)
-        x2 = Value(2.0, label="a")
-        y2 = (x2 * 3.0).tanh()
-        y2.label = "a"
-        animate_backward(y2, plain)
-        page, reference = parse(path), parse(plain)
-        raw = path.read_text(encoding="utf-8")
-    # The label adds no markup: the same elements as with a plain label.
-    assert page.start_tags == reference.start_tags
-    assert "</" not in page.scripts["chainrule-data"]
-    data = data_of(page)
-    assert data["nodes"][0]["label"] == label == data["nodes"][-1]["label"]
-    shown = texts_in(page, "n0", "name")
-    assert len(shown) == 1
-    if label and len(label) <= 8 and printable(label) and label.strip():
-        assert shown == [label]
-    assert printable(shown[0])
-    for line in data["steps"][-1]["lines"]:
-        assert printable(line)
-    assert "\ud800" not in raw
-
-
-def test_graph_too_large_is_refused_with_advice(tmp_path: Path) -> None:
+def test_above_the_size_limit_the_page_switches_and_says_so(tmp_path: Path) -> None:
+    loss = mlp_loss()
+    text = animate_backward(loss, tmp_path / "big.html", max_nodes=30).read_text(encoding="utf-8")
+    assert "more than max_nodes=30: the page shows the network view" in text
+    assert data_of(parse(tmp_path / "big.html"))["view"] == "network"
     x = Value(0.5, label="x")
     y = x
     for _ in range(40):
         y = y.tanh()
-    with pytest.raises(ValueError, match=r"41 nodes, more than max_nodes=20.*viz\.draw"):
-        animate_backward(y, tmp_path / "p.html", max_nodes=20)
-    assert not (tmp_path / "p.html").exists()
-    animate_backward(y, tmp_path / "p.html", max_nodes=41)
+    text = animate_backward(y, tmp_path / "chain.html", max_nodes=20, size_option="--max-nodes").read_text("utf-8")
+    assert "41 nodes, more than --max-nodes=20: the page collapses modules and stacks" in text
+    assert 'id="notice"' not in animate_backward(y, tmp_path / "all.html", max_nodes=None).read_text("utf-8")
 
 
 def test_deep_chain_beyond_the_recursion_limit(tmp_path: Path) -> None:
@@ -328,8 +293,50 @@ def test_deep_chain_beyond_the_recursion_limit(tmp_path: Path) -> None:
     for _ in range(1500):
         y = y * 1.0 + 0.0
     y.backward()
-    data = data_of(parse(animate_backward(y, tmp_path / "p.html", max_nodes=10_000)))
-    assert data["steps"][-1]["node"] == 0 and data["steps"][-1]["grad"] == 1.0
+    steps = backward_steps(trace(y))
+    assert steps[-1].nodes == (0,) and steps[-1].sums[0].grad == 1.0
+    data = data_of(parse(animate_backward(y, tmp_path / "p.html")))  # stacked into a readable picture
+    assert len(data["steps"]) == len(steps)
+
+
+def test_page_is_self_contained(tmp_path: Path) -> None:
+    o, _ = neuron()
+    o.backward()
+    text = animate_backward(o, tmp_path / "p.html").read_text(encoding="utf-8")
+    assert set(re.findall(r"\w+://[^\s\"'<>)]*", text)) <= {SVG_NS, "http://www.w3.org/1999/xlink"}
+    page = parse(tmp_path / "p.html")
+    for tag, a in page.attrs:
+        assert "src" not in a and not (a.get("href") or "").strip(), (tag, a)
+        assert tag not in ("link", "img", "iframe", "object", "embed")
+    ids = {a.get("id") for _, a in page.attrs}
+    assert {"play", "back", "forward", "first", "end", "slider", "graph", "zoomin", "zoomout", "fit"} <= ids
+
+
+def printable(text: str) -> bool:
+    return all(unicodedata.category(c) not in ("Cc", "Cs", "Zl", "Zp") for c in text)
+
+
+@settings(max_examples=15)
+@given(st.text())
+@example("</script><script>alert(1)</script>")
+@example('"quoted" & <b>bold</b> \'single\' {braces} |pipes| \\backslash')
+@example("line\nbreak\ttab\x00nul\x7f")
+@example("\ud800 lone surrogate")
+@example("<!--")
+def test_any_label_is_escaped(label: str) -> None:
+    x = Value(2.0, label=label)
+    y = (x * 3.0).tanh()
+    y.label = label
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.html"
+        animate_backward(y, path, title=label)
+        page = parse(path)
+        raw = path.read_text(encoding="utf-8")
+    assert "</" not in page.scripts["chainrule-data"]
+    data = data_of(page)
+    assert all(printable(line) for step in data["steps"] for line in step["lines"])
+    assert "\ud800" not in raw
+    assert raw.count("<script") == 2
 
 
 @pytest.mark.parametrize(
@@ -337,11 +344,13 @@ def test_deep_chain_beyond_the_recursion_limit(tmp_path: Path) -> None:
     [
         ({"fps": 0}, ValueError, "fps"),
         ({"fps": float("nan")}, ValueError, "fps"),
-        ({"fps": True}, ValueError, "fps"),
         ({"max_nodes": 0}, ValueError, "max_nodes"),
-        ({"max_nodes": 2.5}, ValueError, "max_nodes"),
         ({"title": 3}, TypeError, "title"),
         ({"grads": "yes"}, ValueError, "grads"),
+        ({"order": "random"}, ValueError, "order"),
+        ({"forward": 1}, TypeError, "forward"),
+        ({"view": "scalar", "detail": ["layers.0.neurons.0"]}, ValueError, "detail"),
+        ({"view": "network"}, ValueError, "network view needs neurons"),
     ],
 )
 def test_bad_options_say_what_was_wrong(tmp_path: Path, kwargs: dict, error: type, match: str) -> None:
@@ -357,30 +366,13 @@ def test_bad_root_or_path(tmp_path: Path) -> None:
         animate_backward(Value(1.0), None)  # type: ignore[arg-type]
 
 
-def test_title_and_fps_reach_the_page(tmp_path: Path) -> None:
-    page = parse(animate_backward(Value(1.0, label="v") * 2.0, tmp_path / "p.html", fps=4, title="Mine <&>"))
-    assert data_of(page)["fps"] == 4.0
-    assert [t for o, t in page.texts if o[-1].startswith("h1")] == ["Mine <&>"]
-
-
-def test_backward_steps_of_a_trace_and_number_format() -> None:
-    o, v = neuron()
-    o.backward()
-    steps = backward_steps(trace(o))
-    assert [s.grad for s in steps][:2] == [1.0, v["n"].grad]
-    assert steps[0].edges == () and steps[0].terms == ()
-    assert [format_number(x) for x in (2, 0.5, -1.5, 0.70710678, 1e-7, math.inf, -math.inf, math.nan)] == [
-        "2.0", "0.5", "-1.5", "0.7071", "1e-07", "inf", "-inf", "nan"]
-
-
-def test_gradient_from_outside_the_graph_is_named(tmp_path: Path) -> None:
+def test_gradient_from_outside_the_graph_is_named() -> None:
     x = Value(2.0, label="x")
     y = x * 3.0
     y.label = "y"
     other = x * 10.0
     other.backward()  # 10 reaches x.grad through a consumer outside y's graph
     y.backward()
-    data = data_of(parse(animate_backward(y, tmp_path / "p.html", grads="stored")))
-    step = next(s for s in data["steps"] if s["name"] == "x")
-    assert step["grad"] == 13.0
-    assert step["lines"][1] == "= 1.0 × 3.0 + 10.0 (from consumers outside this graph) = 13.0"
+    (total,) = backward_steps(trace(y, grads="stored"))[-1].sums
+    assert total.grad == 13.0
+    assert total.lines[1] == "= 3 * 1 + 10 (from consumers outside this graph) = 13"
