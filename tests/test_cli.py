@@ -39,13 +39,17 @@ def written() -> list[tuple[str, Path, dict[str, object]]]:
 def fake(monkeypatch: pytest.MonkeyPatch, written: list[tuple[str, Path, dict[str, object]]]) -> None:
     """Replace rendering by a small text file, so most tests need no renderer and run fast."""
 
-    def diagram(output: Value, path: Path, *, check: bool, view: str = "auto", legend: bool = True) -> None:
+    def diagram(output: Value, path: Path, *, check: bool, view: str = "auto", legend: bool = True,
+                max_nodes: int = 150) -> None:
         path.write_text(f"diagram of {output.op} {output.data!r}")
-        written.append(("diagram", path, {"check": check, "root": output, "view": view, "legend": legend}))
+        written.append(("diagram", path, {"check": check, "root": output, "view": view, "legend": legend,
+                                          "max_nodes": max_nodes}))
 
-    def animation(output: Value, path: Path, *, title: str, legend: bool = True) -> None:
+    def animation(output: Value, path: Path, *, title: str, legend: bool = True, max_nodes: int = 150,
+                  forward: bool = False) -> None:
         path.write_text(f"animation of {output.op}")
-        written.append(("animation", path, {"root": output, "title": title, "legend": legend}))
+        written.append(("animation", path, {"root": output, "title": title, "legend": legend,
+                                            "max_nodes": max_nodes, "forward": forward}))
 
     monkeypatch.setattr(cli, "_write_diagram", diagram)
     monkeypatch.setattr(cli, "_write_animation", animation)
@@ -216,7 +220,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_old_files(
 ) -> None:
     (tmp_path / "g.svg").write_text("old")
 
-    def broken(output: Value, path: Path, *, title: str, legend: bool = True) -> None:
+    def broken(output: Value, path: Path, *, title: str, **options: object) -> None:
         path.write_text("half")
         raise RuntimeError("renderer crashed")
 
@@ -494,3 +498,26 @@ def test_no_legend_leaves_the_legend_out(run: Run, tmp_path: Path) -> None:
     assert run("draw", "x*x + x", "x=3", "-o", "without.dot", "--no-legend")[0] == 0
     assert "legend [label=" in (tmp_path / "with.dot").read_text(encoding="utf-8")
     assert "legend" not in (tmp_path / "without.dot").read_text(encoding="utf-8")
+
+
+def test_max_nodes_and_forward_reach_the_writers_and_a_big_graph_names_the_flag(run: Run, fake_writers: list) -> None:
+    expression = " + ".join(f"sin(x*{k})" for k in range(1, 41))  # 40 * 3 + 39 + 1 = 160 nodes
+    code, _, err = run("draw", expression, "x=0.5", "--animate")
+    assert code == 0
+    assert "note: the graph has 160 nodes, more than --max-nodes 150" in err and "--max-nodes 160" in err
+    assert [w[2]["max_nodes"] for w in fake_writers] == [150, 150]
+    fake_writers.clear()
+    code, _, err = run("draw", expression, "x=0.5", "--animate", "--max-nodes", "0", "--forward")
+    assert code == 0 and "note" not in err
+    (_, _, diagram), (_, _, animation) = fake_writers
+    assert diagram["max_nodes"] == 0 and animation["max_nodes"] == 0 and animation["forward"] is True
+    code, _, err = run("draw", "x", "x=1", "--max-nodes", "-3")
+    assert code == 2 and "--max-nodes wants a whole number >= 0" in err
+
+
+def test_big_expression_animation_says_which_flag_steps_through_every_node(run: Run, tmp_path: Path) -> None:
+    expression = " + ".join(f"sin(x*{k})" for k in range(1, 41))
+    code, _, _ = run("draw", expression, "x=0.5", "-o", str(tmp_path / "big.html"))
+    assert code == 0
+    page = (tmp_path / "big.html").read_text(encoding="utf-8")
+    assert "more than --max-nodes=150: the page collapses modules and stacks parallel nodes" in page

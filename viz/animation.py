@@ -545,7 +545,7 @@ button:hover { background: #f1f5f9; }
 #graph g.node.cr-now :is(path, polygon, ellipse):not([fill="none"]) { stroke: #111; stroke-width: 3px; }
 #graph g.edge.cr-now path { stroke-width: 3px; stroke-dasharray: 8 5; animation: cr-flow 0.8s linear infinite; }
 #graph g.edge.cr-now text { font-weight: bold; }
-#graph g.cr-pinned :is(path, polygon, ellipse):not([fill="none"]) { stroke: #7c3aed; stroke-width: 3px; }
+#graph g.node.cr-pinned :is(path, polygon, ellipse):not([fill="none"]) { stroke: #7c3aed; stroke-width: 3px; }
 #graph g.node { cursor: pointer; }
 @keyframes cr-flow { to { stroke-dashoffset: 26; } }
 @media (prefers-reduced-motion: reduce) { #graph g.edge.cr-now path { animation: none; stroke-dasharray: none; } }
@@ -622,7 +622,7 @@ _JS = r"""
 
   // Zoom and pan. scale: CSS pixels per SVG unit. The fitted scale fits width and height, but never draws
   // text below the minimum size: then the stage scrolls.
-  var scale = 1, least = data.minText / data.smallest;
+  var scale = 1, least = data.minText * 1.003 / data.smallest;  // a hair over: CSS pixels round
   function size(s) {
     scale = Math.max(least, Math.min(s, 8 * least));
     svg.style.width = (data.width * scale) + "px";
@@ -707,8 +707,9 @@ _JS = r"""
   var fitOnResize = true;
   stage.addEventListener("pointerdown", function () { fitOnResize = false; });
   window.addEventListener("resize", function () { if (fitOnResize) { size(fitted()); } });
-  var m = /step=(\d+)/.exec(window.location.hash);
-  show(m ? parseInt(m[1], 10) : 0);
+  function fromHash() { var m = /step=(\d+)/.exec(window.location.hash); return m ? parseInt(m[1], 10) : 0; }
+  window.addEventListener("hashchange", function () { stop(); show(fromHash()); });
+  show(fromHash());
 })();
 """
 

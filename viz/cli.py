@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from chainrule.autograd import Value
+from chainrule.autograd import Value, topological_order
 from chainrule.viz import render
-from chainrule.viz.animation import animate_backward
+from chainrule.viz.animation import MAX_NODES, animate_backward
 from chainrule.viz.backend import SUFFIXES
 from chainrule.viz.parse import (
     CONSTANTS,
@@ -121,6 +121,7 @@ output:
   write the DOT text). --animate also writes the step-by-step backward pass as
   a self-contained HTML page next to the diagram (FILE with suffix .html); with
   -o FILE.html only the animation is written. Nothing is written on an error.
+  Above --max-nodes nodes (default 150) both stack parallel nodes, and say so.
 
 exit status:
   0 written, 2 bad command line or expression, 1 valid but not written (the
@@ -170,6 +171,25 @@ def _add_draw_arguments(parser: argparse.ArgumentParser) -> None:
              "may be given more than once",
     )
     parser.add_argument("--no-legend", action="store_true", help="leave the legend out of the diagram")
+    parser.add_argument(
+        "--max-nodes", type=_max_nodes, default=MAX_NODES, metavar="N",
+        help=f"above N nodes (default {MAX_NODES}) the diagram and the animation stack parallel nodes of the same "
+             "op into one box; 0: never",
+    )
+    parser.add_argument(
+        "--forward", action="store_true",
+        help="the animation first shows the forward pass, the values arriving left to right",
+    )
+
+
+def _max_nodes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-nodes wants a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--max-nodes wants a whole number >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -218,6 +238,8 @@ class Request:
         check: compare gradients with finite differences.
         view: "auto" or "scalar" (an expression has no nn neurons for the network view).
         legend: draw the legend.
+        max_nodes: the size limit of the diagram and the animation (0: none).
+        forward: the animation shows the forward pass first.
     """
 
     tree: Node
@@ -227,6 +249,8 @@ class Request:
     check: bool
     view: str = "auto"
     legend: bool = True
+    max_nodes: int = MAX_NODES
+    forward: bool = False
 
 
 def parse_expression(text: str) -> Node:
@@ -322,7 +346,8 @@ def build_request(args: argparse.Namespace) -> Request:
         option = "--view network" if view == "network" else "--detail"
         raise UsageError(f"{option} draws the neurons of nn modules, and an expression has none (the network view "
                          "is for models: viz.draw(loss, view='network') in Python); use --view scalar or auto")
-    return Request(tree, values, diagram, animation, args.check, view, not getattr(args, "no_legend", False))
+    return Request(tree, values, diagram, animation, args.check, view, not getattr(args, "no_legend", False),
+                   getattr(args, "max_nodes", MAX_NODES), getattr(args, "forward", False))
 
 
 def _check_names(tree: Node, values: dict[str, float]) -> None:
@@ -441,13 +466,33 @@ def _umask() -> int:
     return mask
 
 
-def _write_diagram(output: Value, path: Path, *, check: bool, view: str = "auto", legend: bool = True) -> None:
+def _write_diagram(output: Value, path: Path, *, check: bool, view: str = "auto", legend: bool = True,
+                   max_nodes: int = MAX_NODES) -> None:
     # the suffix picks the format; .dot/.gv write the DOT text
-    render(output, path, check=check, view=view, legend=legend)
+    render(output, path, check=check, view=view, legend=legend, max_nodes=max_nodes or None)
 
 
-def _write_animation(output: Value, path: Path, *, title: str, legend: bool = True) -> None:
-    animate_backward(output, path, title=title, legend=legend)
+def _write_animation(output: Value, path: Path, *, title: str, legend: bool = True, max_nodes: int = MAX_NODES,
+                     forward: bool = False) -> None:
+    animate_backward(output, path, title=title, legend=legend, max_nodes=max_nodes or None, forward=forward,
+                     size_option="--max-nodes")
+
+
+def size_note(output: Value, max_nodes: int) -> str | None:
+    """What the command says when the graph is above the size limit (and so drawn with stacked nodes).
+
+    Args:
+        output: the graph's root.
+        max_nodes: the limit (0: none).
+
+    Returns:
+        The note, naming the flag that changes it, or None.
+    """
+    size = len(topological_order(output))
+    if not max_nodes or size <= max_nodes:
+        return None
+    return (f"the graph has {size} nodes, more than --max-nodes {max_nodes}: the diagram and the animation stack "
+            f"parallel nodes of the same op; pass --max-nodes {size} (or 0) to draw and step through every node")
 
 
 def write_outputs(output: Value, request: Request) -> list[Path]:
@@ -466,10 +511,12 @@ def write_outputs(output: Value, request: Request) -> list[Path]:
     jobs: list[tuple[Path, Callable[[Path], None]]] = []
     if request.diagram is not None:
         jobs.append((request.diagram, lambda p: _write_diagram(output, p, check=request.check, view=request.view,
-                                                               legend=request.legend)))
+                                                               legend=request.legend, max_nodes=request.max_nodes)))
     if request.animation is not None:
         title = f"Backward pass of {unparse(request.tree)}"
-        jobs.append((request.animation, lambda p: _write_animation(output, p, title=title, legend=request.legend)))
+        jobs.append((request.animation, lambda p: _write_animation(output, p, title=title, legend=request.legend,
+                                                                   max_nodes=request.max_nodes,
+                                                                   forward=request.forward)))
     targets = [path for path, _ in jobs]
     try:
         with _staged(targets) as temporaries:
@@ -560,6 +607,9 @@ def draw_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> in
         return EXIT_FAILED
     for warning in warnings:
         print(f"{PROG}: warning: {warning}", file=stderr)
+    note = size_note(output, request.max_nodes)
+    if note:
+        print(f"{PROG}: note: {note}", file=stderr)
     stdout.write(format_table(unparse(request.tree), output, leaves, estimates))
     stdout.write("\n")
     for path in written:
