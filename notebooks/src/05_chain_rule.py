@@ -374,16 +374,20 @@ assert (w1.data, w2.data) == before
 # %% [markdown]
 # ## The backward pass, step by step
 #
-# `viz.animate_backward` writes a self-contained web page that replays the backward pass of $f$ one node at
-# a time, in reverse topological order: each step, one node's gradient arrives as the sum of the terms on
-# its outgoing edges. Open [05_backward.html](05_backward.html) (next to this notebook) in a browser for the
-# play / step controls; when this notebook runs in Jupyter it also shows below the steps, which are printed
-# here as text:
+# `viz.animate_backward` writes a self-contained web page that replays the backward pass of $f$ on the same
+# diagram `viz.draw` shows, one wave front per step: at step $k$ every node $k$ edges from the output gets its
+# gradient, the sum of the terms on its outgoing edges (local derivative times the consumer's gradient, as
+# on the diagram's edges). A node stays grey, with `grad ?`, until then. Open
+# [05_backward.html](05_backward.html) (next to this notebook) in a browser for the play / step / zoom
+# controls (click a node to pin its equation); when this notebook runs in Jupyter it also shows below the
+# steps, which are printed here as text:
 
 # %%
 page = viz.animate_backward(f, "05_backward.html", title="Backward pass of f = sin(x*y) + x**2")
-for k, step in enumerate(backward_steps(viz.trace(f)), 1):
-    print(f"step {k}: " + "   ".join(step.lines))
+for k, step in enumerate(backward_steps(viz.trace(f))):
+    print(f"step {k}, {step.title}:")
+    for line in step.lines:
+        print("    " + line)
 HTML(f'<div><iframe src="{page.name}" width="100%" height="560"></iframe></div>')
 
 # %% [markdown]
