@@ -216,6 +216,10 @@ def test_each_node_and_edge_carries_its_step(tmp_path: Path) -> None:
             grad_texts = [t for t in g.iter(f"{{{SVG_NS}}}text") if t.get("class") == "cr-g"]
             assert [t.get("data-m") for t in grad_texts] == ["grad ? (seed)" if gid == f"n{tr.root}" else "grad ?"]
     for gid, g in groups(svg, "edge").items():
+        masks = [t.get("data-m") for t in g.iter(f"{{{SVG_NS}}}text") if t.get("data-m")]
+        if gid == "e1":  # x1*w1 <- w1: the local derivative x1 = 2 shows from the start
+            assert masks == ["<- 2 * ? = ?"]
+    for gid, g in groups(svg, "edge").items():
         e = tr.edges[int(gid[1:])]
         assert int(g.get("data-g") or "") == step_of[e.parent]  # the term arrives with its parent's sum
 
@@ -376,3 +380,27 @@ def test_gradient_from_outside_the_graph_is_named() -> None:
     (total,) = backward_steps(trace(y, grads="stored"))[-1].sums
     assert total.grad == 13.0
     assert total.lines[1] == "= 3 * 1 + 10 (from consumers outside this graph) = 13"
+
+
+def test_a_summary_edge_arrives_with_the_last_of_its_edges(tmp_path: Path) -> None:
+    loss = mlp_loss()
+    tr = trace(loss)
+    steps = backward_steps(tr)
+    step_of = {i: k for k, s in enumerate(steps) for i in s.nodes}
+    svg = svg_of(animate_backward(loss, tmp_path / "c.html", collapse=["layers.0", "layers.1"]))
+    summaries = [g for g in groups(svg, "edge").values() if "edge-summary" in (g.get("class") or "")]
+    assert summaries
+    for g in summaries:
+        parents = [int(i) for i in (g.get("data-n") or "").split()]
+        assert int(g.get("data-g") or "") == max(step_of[i] for i in parents)
+
+
+def test_a_lone_leaf_and_non_finite_gradients(tmp_path: Path) -> None:
+    data = data_of(parse(animate_backward(Value(2.0, label="x"), tmp_path / "leaf.html")))
+    assert len(data["steps"]) == 1
+    x = Value(0.0, label="x")
+    y = x.log() + x.sqrt()  # -inf; d/dx = 1/x + 1/(2 sqrt x) = inf
+    y.backward()
+    data = data_of(parse(animate_backward(y, tmp_path / "inf.html")))
+    assert data["grad"][0] == "inf"
+    assert any("= inf" in line for step in data["steps"] for line in step["lines"])

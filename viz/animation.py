@@ -58,6 +58,7 @@ _XLINK = "http://www.w3.org/1999/xlink"
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|-?[0-9.]+(e[-+]?[0-9]+)?")
 # A number as the diagrams write it (not the digits inside a name such as x1 or w.0).
+_TERM = re.compile(r"(.*?(?:<-|->|\^|v) \S+ \* )\S+( = )\S+")  # an edge label: "<- local * g = term"
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?|inf|nan)(?![\w.])")
 
 
@@ -401,7 +402,9 @@ def _mark_texts(group: ET.Element, is_edge: bool, grad_only: bool) -> None:
             kind = "cr-d"
         else:
             continue
-        masked = _NUMBER.sub("?", _text_of(t))
+        # An edge's local derivative is known from the forward pass: only the consumer's grad and the term wait.
+        term = _TERM.fullmatch(_text_of(t)) if is_edge else None
+        masked = f"{term.group(1)}?{term.group(2)}?" if term else _NUMBER.sub("?", _text_of(t))
         if masked == _text_of(t):
             continue
         t.set("class", kind)
@@ -433,6 +436,12 @@ def _annotate(svg: str, view: str, tr: Trace, plan_units: list[list[int]] | None
     root.set("id", "graph")
     root.set("preserveAspectRatio", "xMinYMin meet")
     edges = tr.edges
+    unit_of: list[int] | None = None
+    if plan_units is not None:
+        unit_of = [-1] * len(tr.nodes)
+        for k, members_of_unit in enumerate(plan_units):
+            for i in members_of_unit:
+                unit_of[i] = k
     for g in root.iter(f"{{{_SVG}}}g"):
         classes = (g.get("class") or "").split()
         if "node" not in classes and "edge" not in classes:
@@ -452,6 +461,12 @@ def _annotate(svg: str, view: str, tr: Trace, plan_units: list[list[int]] | None
                 members = [e.parent]
                 # An edge's term arrives when its parent's sum completes; its value with its child's.
                 timing = (line.value_at[e.child], line.grad_at[e.parent] if e.contribution is not None else -1)
+                if "edge-summary" in classes and unit_of is not None:  # all the edges between two summaries
+                    pair = (unit_of[e.parent], unit_of[e.child])
+                    same = [f for f in edges if (unit_of[f.parent], unit_of[f.child]) == pair]
+                    members = sorted({f.parent for f in same})
+                    timing = (max(line.value_at[f.child] for f in same),
+                              max((line.grad_at[f.parent] for f in same if f.contribution is not None), default=-1))
             else:
                 if m.group(1) is not None:
                     members = [int(m.group(1))]
@@ -603,9 +618,13 @@ _JS = r"""
       var x = el.getBoundingClientRect();
       l = Math.min(l, x.left); t = Math.min(t, x.top); r = Math.max(r, x.right); b = Math.max(b, x.bottom);
     });
-    var cx = (l + r) / 2, cy = (t + b) / 2;
-    if (cx < m.left + 20 || cx > m.right - 20) { stage.scrollLeft += cx - (m.left + m.right) / 2; }
-    if (cy < m.top + 20 || cy > m.bottom - 20) { stage.scrollTop += cy - (m.top + m.bottom) / 2; }
+    var pad = 16;  // scroll as little as brings them in (centred when they are larger than the stage)
+    if (r - l > m.width - 2 * pad) { stage.scrollLeft += (l + r - m.left - m.right) / 2; }
+    else if (r > m.right - pad) { stage.scrollLeft += r - m.right + pad; }
+    else if (l < m.left + pad) { stage.scrollLeft -= m.left + pad - l; }
+    if (b - t > m.height - 2 * pad) { stage.scrollTop += (t + b - m.top - m.bottom) / 2; }
+    else if (b > m.bottom - pad) { stage.scrollTop += b - m.bottom + pad; }
+    else if (t < m.top + pad) { stage.scrollTop -= m.top + pad - t; }
   }
   function stop() { if (timer !== null) { clearInterval(timer); timer = null; } play.textContent = "\u25b6"; }
   function start() {
