@@ -269,3 +269,20 @@ def test_collapsed_summaries_read_right() -> None:
     if cut:
         assert f"{cut} of {len(graded)} cut off" in summary
     assert "double-bordered box: a collapsed module" in dot
+
+
+def test_the_legend_sits_beside_a_small_graph(renderer: backend.Renderer) -> None:
+    # The lecture neuron: the legend is right of the output, within the graph's height band, not a band above it.
+    v = {name: Value(x, label=name) for name, x in [("x1", 2.0), ("w1", -3.0), ("x2", 0.0), ("w2", 1.0)]}
+    o = (v["x1"] * v["w1"] + v["x2"] * v["w2"] + Value(B, label="b")).tanh()
+    o.backward()
+    svg = render(viz.draw(o), renderer)
+    found = groups(svg)
+    nodes = [box(g) for name, g in found.items() if re.fullmatch(r"n\d+", name)]
+    left, top, right, bottom = box(found["legend"])
+    graph_right = max(b[2] for b in nodes)
+    graph_top, graph_bottom = min(b[1] for b in nodes), max(b[3] for b in nodes)
+    assert left > graph_right  # beside (right of) every node
+    assert top >= graph_top - 1 and bottom <= graph_bottom + 1  # inside the graph's height band
+    _, height = size_px(svg)
+    assert (bottom - top) * 96 / 72 < 0.8 * height

@@ -347,6 +347,7 @@ def build_digraph(
         parents = [p for p in _prefixes(c)[:-1] if p in members]
         children.setdefault(parents[-1] if parents else None, []).append(c)
     numbers = {c: i for i, c in enumerate(used)}
+    scene.clustered = bool(used)
     bands = _bands(tr, plan, direction, theme) if not used else None
 
     chains = _argument_chains(tr, plan)
@@ -515,6 +516,7 @@ class _Scene:
     band: dict[int, int] | None = None  # unit -> row, when a long graph is folded
     copies: dict[tuple[int, int], str] = field(default_factory=dict)  # (tail unit, row) -> its copy in that row
     names: list[str] = field(default_factory=list)
+    clustered: bool = False  # drawn in module clusters
 
     def __post_init__(self) -> None:
         self.names = _names(self.tr)
@@ -878,10 +880,19 @@ def _emit_legend(g: graphviz.Digraph, scene: _Scene) -> None:
     rows += [f'<TR><TD ALIGN="LEFT">{html_text(note)}</TD></TR>' for note in notes]
     label = (f'<<TABLE BORDER="1" COLOR="{theme.cluster_color}" CELLBORDER="0" CELLSPACING="1">\n'
              + "\n".join(rows) + "\n</TABLE>>")
-    with _subgraph(g, "legend_rank") as sub:
-        sub.attr(rank="min")
-        fast_node(sub, "legend", label=label, shape="plain", style="solid", fontsize=f"{theme.font_size * 0.85:g}",
-                 id="legend", **{"class": "legend"})
+    attrs = {"shape": "plain", "style": "solid", "fontsize": f"{theme.font_size * 0.85:g}", "id": "legend",
+             "class": "legend"}
+    if scene.clustered:
+        # NOTE: in module clusters an edge to the legend changes Graphviz's crossing minimisation and scrambles
+        # the neurons' weights (measured on both renderers): there it stays in the first rank.
+        with _subgraph(g, "legend_rank") as sub:
+            sub.attr(rank="min")
+            fast_node(sub, "legend", label=label, **attrs)
+        return
+    # Beside the graph: one rank after the output (right of it when ranks run left to right), in the graph's
+    # own height band instead of a band of its own above it. (rank=max is ignored with newrank.)
+    fast_node(g, "legend", label=label, **attrs)
+    fast_edge(g, _unit_id(scene.plan, scene.plan.unit[scene.tr.root]), "legend", style="invis")
 
 
 def _swatches(theme: Theme, grads: list[float], cut_off: bool) -> list[list[tuple[str, str]]]:
