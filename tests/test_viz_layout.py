@@ -279,7 +279,7 @@ def test_the_legend_sits_beside_a_small_graph(renderer: backend.Renderer) -> Non
     svg = render(viz.draw(o), renderer)
     found = groups(svg)
     nodes = [box(g) for name, g in found.items() if re.fullmatch(r"n\d+", name)]
-    left, top, right, bottom = box(found["legend"])
+    left, top, _, bottom = box(found["legend"])
     graph_right = max(b[2] for b in nodes)
     graph_top, graph_bottom = min(b[1] for b in nodes), max(b[3] for b in nodes)
     assert left > graph_right  # beside (right of) every node
