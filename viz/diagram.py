@@ -78,12 +78,27 @@ def html_text(text: str) -> str:
 # Statements written straight into the graph's body: the graphviz package's node() and edge() cost ~40 us per
 # quoted attribute (a decorator and three regexes per value), most of the time of a big diagram. These give the
 # same text (same quoting rules and patterns, attributes sorted), so the DOT is unchanged.
-def _quote(value: str) -> str:
+def _quote_text(value: str) -> str:
     if _HTML_STRING.match(value):
         return value
     if not _DOT_ID.match(value) or value.lower() in _DOT_KEYWORDS:
-        return f'"{_ESCAPE_QUOTES(value)}"'
+        # The package's escaping regex only touches double quotes, and costs ~10 us on a long tooltip.
+        return f'"{_ESCAPE_QUOTES(value)}"' if '"' in value else f'"{value}"'
     return value
+
+
+# Short values repeat (colours, classes, styles, widths): quoted once each. Labels and tooltips are long and
+# mostly unique, so they are not kept.
+_QUOTED: dict[str, str] = {}
+
+
+def _quote(value: str) -> str:
+    quoted = _QUOTED.get(value)
+    if quoted is None:
+        quoted = _quote_text(value)
+        if len(value) <= 32 and len(_QUOTED) < 4096:
+            _QUOTED[value] = quoted
+    return quoted
 
 
 def _attributes(label: str | None, attrs: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ WCAG AA (4.5:1); :func:`contrast` measures it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -82,6 +83,7 @@ def contrast(a: str, b: str) -> float:
     return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
 
 
+@functools.lru_cache(maxsize=8192)
 def text_color(background: str) -> str:
     """Return black or white, whichever contrasts more with ``background`` (always at least 4.58:1).
 
@@ -96,8 +98,9 @@ def text_color(background: str) -> str:
 
 def _oklch(lightness: float, chroma: float, hue: float) -> str:
     """OKLCH to '#rrggbb', lowering the chroma until the colour is inside sRGB."""
+    cos, sin = math.cos(math.radians(hue)), math.sin(math.radians(hue))
     for _ in range(60):
-        a, b = chroma * math.cos(math.radians(hue)), chroma * math.sin(math.radians(hue))
+        a, b = chroma * cos, chroma * sin
         l_ = (lightness + 0.3963377774 * a + 0.2158037573 * b) ** 3
         m_ = (lightness - 0.1055613458 * a - 0.0638541728 * b) ** 3
         s_ = (lightness - 0.0894841775 * a - 1.2914855480 * b) ** 3
