@@ -18,6 +18,7 @@ pytest.importorskip("matplotlib")
 
 from chainrule import nn
 from chainrule.autograd import Value
+from chainrule.viz import Theme
 from chainrule.viz.gradflow import grad_flow, layer_grad_stats
 
 
@@ -78,7 +79,12 @@ def test_deep_sigmoid_mlp_shows_vanishing_gradients() -> None:
     assert means[0] < means[-1] / 1000
 
 
-def test_history_lines_per_layer_across_epochs() -> None:
+def hex_at(image: Any, row: int, column: int) -> str:
+    r, g, b = (round(float(c) * 255) for c in image.get_array()[row, column][:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def test_history_is_a_heat_map_in_the_diagrams_colours() -> None:
     X, y = nn.data.make_moons(24, noise=0.1, seed=0)
     model = nn.MLP(2, [4, 4, 1], activation="tanh", seed=0)
     history = nn.fit(model, X, y, loss=nn.functional.mse_loss, optimizer=nn.optim.SGD(model.parameters(), lr=0.1),
@@ -86,28 +92,92 @@ def test_history_lines_per_layer_across_epochs() -> None:
     assert len(history.grad_stats) == 4
     ax = grad_flow(history).axes[0]
     layers = ["layers.0", "layers.1", "layers.2"]
-    assert len(ax.lines) == 2 * len(layers)
-    for k, name in enumerate(layers):
-        mean, top = ax.lines[2 * k], ax.lines[2 * k + 1]
-        assert xs(mean) == [1, 2, 3, 4]
-        assert ys(mean) == [epoch[name][0] for epoch in history.grad_stats]
-        assert ys(top) == [epoch[name][1] for epoch in history.grad_stats]
-        assert mean.get_color() == top.get_color() and mean.get_linestyle() == "-" and top.get_linestyle() == "--"
-    # The last epoch's statistics are those of the model's gradients as fit left them.
-    assert {n: (ys(ax.lines[2 * k])[-1], ys(ax.lines[2 * k + 1])[-1])
-            for k, n in enumerate(layers)} == nn.grad_stats(model)
-    legend = ax.get_legend()
-    assert legend is not None and [t.get_text() for t in legend.get_texts()] == layers
+    image = ax.images[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == layers
+    theme = Theme()
+    for i, name in enumerate(layers):
+        for j, epoch in enumerate(history.grad_stats):
+            assert image.grad_values[i, j] == epoch[name][0]
+            assert hex_at(image, i, j) == theme.grad_color(epoch[name][0])  # the diagrams' colour for this value
+    # The last epoch's means are those of the model's gradients as fit left them.
+    assert [image.grad_values[i, -1] for i in range(3)] == [v[0] for v in nn.grad_stats(model).values()]
     # A plain list of dicts draws the same.
-    ax2 = grad_flow(list(history.grad_stats)).axes[0]
-    assert [ys(line) for line in ax2.lines] == [ys(line) for line in ax.lines]
+    again = grad_flow(list(history.grad_stats)).axes[0].images[0]
+    assert (again.get_array() == image.get_array()).all()
 
 
-def test_layers_missing_from_some_steps_are_gaps() -> None:
-    ax = grad_flow([{"a": (1.0, 2.0)}, {"a": (0.5, 1.0), "b": (3.0, 4.0)}]).axes[0]
-    assert ys(ax.lines[0]) == [1.0, 0.5]
-    b_mean = ys(ax.lines[2])
-    assert math.isnan(b_mean[0]) and b_mean[1] == 3.0
+def test_heat_map_colours_zero_non_finite_and_missing_and_marks_the_bands() -> None:
+    theme = Theme()
+    steps = [{"a": (0.5, 1.0), "b": (0.0, 0.0)}, {"a": (math.inf, math.inf), "b": (math.nan, math.nan)},
+             {"a": (1e-6, 1e-5), "b": (5e3, 1e4)}, {"a": (2.0, 3.0)}]
+    fig = grad_flow(steps)
+    ax = fig.axes[0]
+    image = ax.images[0]
+    assert hex_at(image, 0, 0) == theme.grad_color(0.5)
+    assert hex_at(image, 1, 0) == theme.zero_color
+    assert hex_at(image, 0, 1) == hex_at(image, 1, 1) == theme.nonfinite_color
+    assert hex_at(image, 0, 2) == theme.grad_color(1e-6)
+    assert hex_at(image, 1, 3) == "#f0f0f0"  # "b" is missing at step 4: neither 0 nor a colour of the scale
+    hatched = {patch.get_hatch() for patch in ax.patches if patch.get_hatch()}
+    assert len(hatched) == 3  # vanishing, exploding, non-finite cells each marked
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:2] == ["vanishing: < 0.0001", "exploding: > 1000"] and "inf or nan" in labels
+    assert "0 (no gradient)" in labels and "no such layer at this step" in labels
+    # the legend is outside the axes (below them), the colour bar its own axes on the right
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert legend_box.y1 <= axes_box.y0
+    assert len(fig.axes) == 2 and fig.axes[1].get_window_extent().x0 >= axes_box.x1
+
+
+def test_snapshot_marks_the_bands_with_the_legend_outside() -> None:
+    theme = Theme(vanishing=1e-3, exploding=1e2)
+    fig = grad_flow({"a": (1e-5, 1e-4), "b": (1.0, 500.0)}, theme=theme)
+    ax = fig.axes[0]
+    low, high = ax.patches  # the bands: drawn, but not data (they don't stretch a shared y axis)
+    assert low.get_y() + low.get_height() == pytest.approx(1e-3) and high.get_y() == 1e2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean |grad|", "max |grad|",
+                                                                    "vanishing < 1e-03", "exploding > 1e+02"]
+    fig.canvas.draw()
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1  # outside, right of the axes
+    bottom, top = ax.get_ylim()
+    assert bottom < 1e-5 and 500 < top < 1e5  # the data's range, not the bands'
+    # In a given axes (small multiples), the legend goes above the axes, under the title.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3))
+    axes = fig.subplots(1, 3, sharey=True)
+    for k, a in enumerate(axes):
+        grad_flow({"a": (10.0**-k, 10.0**-k), "b": (1.0, 1.0)}, ax=a, title=f"{k}")
+    fig.canvas.draw()
+    for a in axes:
+        legend, box = a.get_legend().get_window_extent(), a.get_window_extent()
+        assert legend.y0 >= box.y1 - 1 and a.title.get_window_extent().y0 >= legend.y1 - 1
+    assert axes[0].get_ylim()[0] < 1e-2  # shared: every chart's data in view
+
+
+@pytest.mark.parametrize("history", [False, True])
+def test_own_figures_are_110_dpi_with_text_of_9_points(tmp_path: Path, history: bool) -> None:
+    source: Any = [{"a": (0.5, 1.0), "b": (2.0, 3.0)}] * 3 if history else {"a": (0.5, 1.0), "b": (0.0, math.inf)}
+    fig = grad_flow(source, path=tmp_path / "flow.png")
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    assert sizes and min(sizes) >= 9
+    data = (tmp_path / "flow.png").read_bytes()
+    at = data.find(b"pHYs")  # pixels per metre
+    assert at > 0
+    per_metre = int.from_bytes(data[at + 4 : at + 8], "big")
+    assert per_metre * 0.0254 >= 109.5
+
+
+def test_non_finite_values_never_crash() -> None:
+    for source in ({"a": (math.nan, math.inf)}, [{"a": (math.nan, math.nan)}, {"a": (-math.inf, math.inf)}],
+                   [{"a": (0.0, 0.0)}], {"a": (1e308, math.inf), "b": (5e-324, 5e-324)}):
+        fig = grad_flow(source)
+        fig.canvas.draw()
 
 
 def test_zeros_and_non_finite_values_are_kept_and_noted() -> None:
@@ -139,6 +209,7 @@ def test_draws_into_given_axes_including_a_subfigure() -> None:
     ax = right.add_subplot()
     assert grad_flow({"a": (1.0, 2.0)}, ax=ax) is fig
     assert len(ax.lines) == 2 and left.axes == []
+    assert len(grad_flow([{"a": (1.0, 2.0)}] * 2, ax=right.add_subplot()).axes) == 3  # + the colour bar
 
 
 def test_duck_typed_model_groups_by_name() -> None:

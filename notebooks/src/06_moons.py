@@ -163,8 +163,9 @@ plt.show()
 # ## Gradient flow during training
 #
 # `nn.fit(..., track_grads=True)` recorded, at every step, the mean and the largest $|\text{grad}|$ of each
-# layer's parameters; `viz.grad_flow` draws them across training (solid: mean, dashed: max; dark: the first
-# layer, light: the last).
+# layer's parameters; `viz.grad_flow` draws the means across training as a heat map (one row per layer, the
+# input side on top; one column per step), in the diagrams' colours: darker is a larger gradient, and cells
+# below the vanishing or above the exploding threshold are hatched.
 
 # %%
 fig, ax = plt.subplots(figsize=(10, 4))
