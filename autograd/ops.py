@@ -601,7 +601,9 @@ def _mish_grad(M: Any, out: Any, x: Any) -> Any:
 
 
 def _elu_forward(M: Any, x: Any, alpha: Any) -> Any:
-    return M.where(M.gt(x, 0.0), x, alpha * M.expm1(x))
+    # x itself at x == 0 (the same 0 for a finite alpha): 0 for every alpha, as PyTorch (alpha * expm1(0)
+    # would be nan for an infinite or nan alpha).
+    return M.where(M.ge(x, 0.0), x, alpha * M.expm1(x))
 
 
 def _elu_grad(M: Any, x: Any, positive: float, at_zero: Any, negative: Any) -> Any:
@@ -746,7 +748,9 @@ OPS: tuple[Op, ...] = (
         convention="log(1 + e^(beta x)) / beta, computed without overflow, and x where beta x > threshold "
         "(PyTorch's F.softplus(x, beta, threshold), whose exp(beta x) overflows to inf above 709, ours does "
         "not); beta is an input (d/dbeta is the true one), the threshold too (d/dthreshold = 0); at beta x == "
-        "threshold the sigmoid branch, with its second derivative (PyTorch's second derivative is 0 there)",
+        "threshold the sigmoid branch, with its second derivative (PyTorch's second derivative is 0 there); "
+        "with a nan threshold too (no comparison holds: PyTorch's first derivative is the sigmoid branch's, "
+        "its second derivative is 0)",
     ),
     Op(
         "maximum", "max", 2, lambda M, a, b: M.maximum(a, b),
@@ -887,15 +891,19 @@ OPS: tuple[Op, ...] = (
             lambda M, o, x, alpha: M.where(M.gt(x, 0.0), 0.0, M.expm1(x)),
         ),
         (ANY, ((0.5, 2.0),)), _away(0.0), (((0.0, 1.5), (1.5, 0.0)), ((math.nan, 1.0), (math.nan, math.nan))),
-        convention=f"x where x > 0, else alpha (e^x - 1); elu'(0) = alpha (PyTorch's); alpha is an input "
-        f"(d/dalpha = e^x - 1 for x <= 0); {NAN_RULE} (PyTorch: elu'(nan) = 1)",
+        convention=f"x where x >= 0, else alpha (e^x - 1) (so elu(0) = 0 for every alpha, as PyTorch); "
+        f"elu'(0) = alpha (PyTorch's); alpha is an input (d/dalpha = e^x - 1 for x <= 0); the second "
+        f"derivative at 0 is 0 for any alpha (PyTorch's masked alpha e^x gives nan for an infinite alpha); "
+        f"{NAN_RULE} (PyTorch: elu'(nan) = 1)",
     ),
     Op(
         "celu", "celu", 2,
-        lambda M, x, alpha: M.where(M.gt(x, 0.0), x, alpha * M.expm1(x / alpha)),
+        lambda M, x, alpha: M.where(M.ge(x, 0.0), x, alpha * M.expm1(x / alpha)),  # x at 0, as elu
         (lambda M, o, x, alpha: _elu_grad(M, x, 1.0, 1.0, M.exp(x / alpha)), _celu_dalpha),
         (ANY, ((0.5, 2.0),)), _away(0.0), (((0.0, 1.5), (1.0, 0.0)), ((math.nan, 1.0), (math.nan, math.nan))),
-        convention=f"x where x > 0, else alpha (e^(x/alpha) - 1); celu'(0) = 1; alpha is an input; {NAN_RULE}",
+        convention=f"x where x >= 0, else alpha (e^(x/alpha) - 1); celu'(0) = 1; alpha is an input; for x <= 0 "
+        "d/dx = e^(x/alpha), 1 for an infinite alpha, with second derivative 0 (PyTorch's alpha (1/alpha) "
+        f"e^(x/alpha) gives nan there); {NAN_RULE}",
     ),
     _unary_row("selu", lambda M, x: M.where(M.gt(x, 0.0), SELU_SCALE * x, SELU_SCALE * SELU_ALPHA * M.expm1(x)),
                lambda M, o, x: _elu_grad(M, x, SELU_SCALE, SELU_SCALE * SELU_ALPHA, SELU_SCALE * SELU_ALPHA * M.exp(x)),

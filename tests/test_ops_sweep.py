@@ -2,7 +2,8 @@
 
 Every row is evaluated on a regular grid inside its domain and on an edge grid
 (0, -0.0, subnormals, +-1e-300, +-1e300, +-inf, nan, its kinks, a few ordinary
-numbers, in every combination for rows of two or three inputs). PyTorch runs
+numbers, in every combination for rows of two or three inputs; the parameters PyTorch
+takes as numbers, such as elu's alpha, at edge values too). PyTorch runs
 each grid as one batch; the engine runs point by point, through the public
 path (``apply``, then ``grad`` with ``create_graph``). A difference from
 PyTorch is allowed only where a :class:`Departure` below says so, and every
@@ -32,7 +33,9 @@ pytestmark = pytest.mark.torch
 inf, nan = math.inf, math.nan
 EDGES = (0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e300, -1e300, inf, -inf, nan)
 ORDINARY = (1.0, -1.0, 0.5, -2.5, 3.0)  # combined with the edges in rows of several inputs
-POINTS_PER_INPUT = {1: 41, 2: 9, 3: 5}  # regular grid: points per domain interval and input
+POINTS_PER_INPUT = {1: 41, 2: 9, 3: 5}
+# Values of the parameters PyTorch takes as numbers (slopes, alphas) at the edges, where it accepts them.
+EDGE_PARAMS = ((0.0,), (1e-300,), (1e300,), (inf,), (nan,))  # regular grid: points per domain interval and input
 
 # Tolerances, measured: the largest differences inside the domains are ~2e-15 relative for values and
 # first derivatives (libm against PyTorch's kernels) and 2e-10 relative, 9e-15 absolute, for one second
@@ -87,12 +90,18 @@ SWEEP: dict[str, Spelling] = {
     "tanh": Spelling(torch.tanh, 1),
     "sigmoid": Spelling(torch.sigmoid, 1, edges=(-1000.0, 1000.0)),
     "relu": Spelling(torch.relu, 1),
-    "leaky_relu": Spelling(F.leaky_relu, 1, ((0.01,), (0.2,))),
+    "leaky_relu": Spelling(F.leaky_relu, 1, ((0.01,), (0.2,), *EDGE_PARAMS, (-1.0,))),
     "abs": Spelling(torch.abs, 1),
     "sin": Spelling(torch.sin, 1),
     "cos": Spelling(torch.cos, 1),
     "softplus": Spelling(lambda x: F.softplus(x, 1.0, inf), 1, edges=(20.0, 1000.0)),
-    "softplus_beta": Spelling(F.softplus, 1, ((1.0, 20.0), (2.0, 5.0), (0.5, inf)), edges=(10.0, 20.0, 1000.0)),
+    "softplus_beta": Spelling(
+        F.softplus,
+        1,
+        ((1.0, 20.0), (2.0, 5.0), (0.5, inf), (1e-300, 20.0), (1e300, 20.0), (-1.0, 20.0), (nan, 20.0),
+         (inf, 20.0), (1.0, 0.0), (1.0, -inf), (1.0, nan)),
+        edges=(10.0, 20.0, 1000.0),
+    ),
     "maximum": Spelling(torch.maximum, 2),
     "minimum": Spelling(torch.minimum, 2),
     "clamp": Spelling(torch.clamp, 3),
@@ -127,10 +136,14 @@ SWEEP: dict[str, Spelling] = {
     "mish": Spelling(F.mish, 1, edges=(-800.0, 800.0)),
     "softsign": Spelling(F.softsign, 1),
     "logsigmoid": Spelling(F.logsigmoid, 1, edges=(-800.0, 800.0)),
-    "elu": Spelling(F.elu, 1, ((1.0,), (0.5,), (2.0,))),
-    "celu": Spelling(F.celu, 1, ((1.0,), (0.5,), (2.0,))),
+    "elu": Spelling(F.elu, 1, ((1.0,), (0.5,), (2.0,), *EDGE_PARAMS, (-1.0,))),
+    # PyTorch's celu cannot take 0, 1e+-300 (it overflows converting 1/alpha to a float) or -0.0 (0/0).
+    "celu": Spelling(F.celu, 1, ((1.0,), (0.5,), (2.0,), (inf,), (nan,), (-1.0,))),
     "selu": Spelling(F.selu, 1),
-    "hardtanh": Spelling(F.hardtanh, 1, ((-1.0, 1.0), (0.0, 6.0), (-2.0, 0.5)), edges=(-2.0, 6.0)),
+    "hardtanh": Spelling(
+        F.hardtanh, 1, ((-1.0, 1.0), (0.0, 6.0), (-2.0, 0.5), (-inf, inf), (1.0, 1.0), (-1e300, 1e300), (-inf, 0.0)),
+        edges=(-2.0, 6.0),
+    ),
     "relu6": Spelling(F.relu6, 1, edges=(6.0,)),
     "hardsigmoid": Spelling(F.hardsigmoid, 1, edges=(-3.0,), double_backward=False),
     "hardswish": Spelling(F.hardswish, 1, edges=(-3.0,)),
@@ -203,6 +216,7 @@ DEPARTURES: dict[str, tuple[Departure, ...]] = {
     "softplus_beta": (
         Departure("overflows to inf above 709, ours does not", lambda xs: xs[0] * xs[1] > 709.0, "v12"),
         Departure("PyTorch's second derivative is 0 there", lambda xs: xs[0] * xs[1] == xs[2], "2"),
+        Departure("its second derivative is 0)", lambda xs: math.isnan(xs[2]) and not math.isnan(xs[0] * xs[1]), "2"),
     ),
     "maximum": (NAN_INPUT,),
     "minimum": (NAN_INPUT,),
@@ -221,8 +235,14 @@ DEPARTURES: dict[str, tuple[Departure, ...]] = {
     "sinh": (Departure("PyTorch's overflows to inf", lambda xs: 709.0 < abs(xs[0]) < 711.0, "v12"),),
     "cosh": (Departure("PyTorch's overflows to inf", lambda xs: 709.0 < abs(xs[0]) < 711.0, "v12"),),
     "softsign": (LIMITS,),
-    "elu": (NAN_INPUT,),
-    "celu": (NAN_INPUT,),
+    "elu": (
+        NAN_INPUT,
+        Departure("the second derivative at 0 is 0 for any alpha", lambda xs: xs[0] == 0.0 and math.isinf(xs[1]), "2"),
+    ),
+    "celu": (
+        NAN_INPUT,
+        Departure("1 for an infinite alpha", lambda xs: math.isinf(xs[1]) and xs[0] <= 0.0, "12", inputs=(0,)),
+    ),
     "selu": (NAN_INPUT,),
     "hardtanh": (NAN_INPUT,),
     "relu6": (NAN_INPUT,),
