@@ -379,6 +379,16 @@ def _unary(op: Op) -> Callable[[Value], Value]:
     return method
 
 
+def _binary_method(op: Op) -> Callable[[Value, Operand], Value]:
+    """The method ``self.<op>(other)`` for a binary row (``x.atan2(y)``): _binary, named and documented."""
+    method = _binary(op)
+    method.__name__ = op.name
+    method.__doc__ = f"Return {op.name}(self, other) as a new node."
+    if op.convention:
+        method.__doc__ += f" Convention: {op.convention}."
+    return method
+
+
 class Value:
     """A scalar node of the computation graph.
 
@@ -663,14 +673,14 @@ class Value:
     ceil = _unary(OP["ceil"])
     round = _unary(OP["round"])  # half to even
     trunc = _unary(OP["trunc"])
-    atan2 = _binary(OP["atan2"])  # the angle of the point (other, self): self is y, as torch.atan2
-    hypot = _binary(OP["hypot"])  # sqrt(self ** 2 + other ** 2) without overflow
-    remainder = _binary(OP["remainder"])  # self % other
-    fmod = _binary(OP["fmod"])  # C's fmod: the sign of self
-    logaddexp = _binary(OP["logaddexp"])  # log(e ** self + e ** other) without overflow
-    copysign = _binary(OP["copysign"])  # |self| with the sign of other
-    maximum = _binary(OP["maximum"])  # the larger of self and other, as torch.Tensor.maximum
-    minimum = _binary(OP["minimum"])  # the smaller of self and other
+    atan2 = _binary_method(OP["atan2"])  # the angle of the point (other, self): self is y, as torch.atan2
+    hypot = _binary_method(OP["hypot"])  # sqrt(self ** 2 + other ** 2) without overflow
+    remainder = _binary_method(OP["remainder"])  # self % other
+    fmod = _binary_method(OP["fmod"])  # C's fmod: the sign of self
+    logaddexp = _binary_method(OP["logaddexp"])  # log(e ** self + e ** other) without overflow
+    copysign = _binary_method(OP["copysign"])  # |self| with the sign of other
+    maximum = _binary_method(OP["maximum"])  # the larger of self and other, as torch.Tensor.maximum
+    minimum = _binary_method(OP["minimum"])  # the smaller of self and other
 
     def clamp(self, lo: Operand | None = None, hi: Operand | None = None) -> Value:
         """Return self limited to [lo, hi] (``autograd.clamp``; ``torch.Tensor.clamp(min, max)``)."""

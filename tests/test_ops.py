@@ -671,3 +671,12 @@ def test_pow_at_a_nan_base_and_zero_exponent() -> None:
     assert y.data == 1.0 and y.local_grads[0] == 0.0 and math.isnan(y.local_grads[1])
     (da,) = grad(Value(math.nan) ** 0.0, [Value(1.0)], allow_unused=True)
     assert da.data == 0.0
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if hasattr(Value, op.name)], ids=lambda op: op.name)
+def test_value_methods_are_documented_with_their_rows_convention(op: Op) -> None:
+    """help(Value.atan2) says what the method is and its row's convention (the API reference shows it)."""
+    method = getattr(Value, op.name)
+    assert method.__name__ == op.name and method.__doc__
+    if op.convention and op.name not in {"softplus", "leaky_relu", "clamp"}:  # by hand, with their options
+        assert op.convention in method.__doc__
