@@ -259,3 +259,29 @@ def test_notebook_frame_is_mostly_picture(open_page: Callable[..., Opened], tmp_
     assert header + panel <= 0.3 * 560, (header, panel)
     shot(page, "notebook_frame")
     assert not opened.errors, opened.errors
+
+
+def test_touch_drag_pans_and_pinch_zooms(open_page: Callable[..., Opened], tmp_path: Path) -> None:
+    path = viz.animate_backward(mlp_loss(), tmp_path / "mlp.html", order="node")
+    opened = open_page(path, has_touch=True)
+    page = opened.page
+    data = page.evaluate("JSON.parse(document.getElementById('chainrule-data').textContent)")
+    assert len(data["steps"]) == sum(1 for n in viz.trace(mlp_loss()).nodes if n.role != "constant")
+    touch = """([kind, id, x, y]) => document.getElementById('stage').dispatchEvent(new PointerEvent(kind,
+        {pointerId: id, pointerType: 'touch', clientX: x, clientY: y, bubbles: true}))"""
+    width = page.evaluate("document.getElementById('graph').getBoundingClientRect().width")
+    left = page.evaluate("document.getElementById('stage').scrollLeft")
+    assert left > 100  # the first step (the loss, on the right) is in view
+    page.evaluate(touch, ["pointerdown", 1, 200, 300])
+    page.evaluate(touch, ["pointermove", 1, 300, 300])
+    page.evaluate(touch, ["pointerup", 1, 300, 300])
+    assert page.evaluate("document.getElementById('stage').scrollLeft") == pytest.approx(left - 100, abs=1)
+    page.evaluate(touch, ["pointerdown", 1, 400, 300])
+    page.evaluate(touch, ["pointerdown", 2, 500, 300])
+    page.evaluate(touch, ["pointermove", 2, 550, 300])  # the fingers 100 px apart, then 150 px
+    page.evaluate(touch, ["pointermove", 2, 600, 300])
+    page.evaluate(touch, ["pointerup", 2, 600, 300])
+    page.evaluate(touch, ["pointerup", 1, 400, 300])
+    assert page.evaluate("document.getElementById('graph').getBoundingClientRect().width") == pytest.approx(
+        2 * width, rel=0.02)
+    assert not opened.errors, opened.errors

@@ -557,7 +557,8 @@ button:hover { background: #f1f5f9; }
 #graph g.edge.cr-pending :is(path, polygon) { stroke: #cfcfcf; }
 #graph g.edge.cr-pending polygon { fill: #cfcfcf; }
 #graph g.edge.cr-pending text { fill: #71717a; }
-#graph g.node.cr-now :is(path, polygon, ellipse):not([fill="none"]) { stroke: #111; stroke-width: 3px; }
+#graph g.node.cr-now:not(.grad-label):not(.term-label) :is(path, polygon, ellipse):not([fill="none"]) {
+  stroke: #111; stroke-width: 3px; }
 #graph g.edge.cr-now path { stroke-width: 3px; stroke-dasharray: 8 5; animation: cr-flow 0.8s linear infinite; }
 #graph g.edge.cr-now text { font-weight: bold; }
 #graph g.node.cr-pinned :is(path, polygon, ellipse):not([fill="none"]) { stroke: #7c3aed; stroke-width: 3px; }
@@ -670,6 +671,10 @@ _JS = r"""
   stage.addEventListener("pointerdown", function (ev) {
     pointers[ev.pointerId] = {x: ev.clientX, y: ev.clientY}; moved = 0;
     stage.classList.add("dragging");
+    var ids = Object.keys(pointers);
+    if (ids.length === 2) {  // a pinch starts: the fingers' distance is the baseline
+      pinch = Math.hypot(pointers[ids[0]].x - pointers[ids[1]].x, pointers[ids[0]].y - pointers[ids[1]].y);
+    }
   });
   function release(ev) {
     delete pointers[ev.pointerId]; pinch = 0;
