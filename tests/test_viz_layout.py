@@ -286,3 +286,33 @@ def test_the_legend_sits_beside_a_small_graph(renderer: backend.Renderer) -> Non
     assert top >= graph_top - 1 and bottom <= graph_bottom + 1  # inside the graph's height band
     _, height = size_px(svg)
     assert (bottom - top) * 96 / 72 < 0.8 * height
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_neurons_in_order_top_to_bottom_in_every_layer(renderer: backend.Renderer, seed: int) -> None:
+    # The lecture's MLP(2, [4, 4, 1]) with a squared error: Graphviz's crossing minimisation used to draw the
+    # neurons of a layer as 1, 3, 0, 2 (and 3, 0, 2, 1); now 0 ... n-1, weights 0 ... n-1 and b, side by side.
+    model = nn.MLP(2, [4, 4, 1], seed=seed)
+    out = model([Value(0.5), Value(-1.0)])
+    loss = (out - 1) ** 2
+    loss.backward()
+    found = groups(render(viz.draw(loss, view="scalar"), renderer))
+    ids = node_ids(loss)
+    spans = []
+    for k, (width, fan_in) in enumerate([(4, 2), (4, 4), (1, 4)]):
+        tops = []
+        for j in range(width):
+            path = f"layers.{k}.neurons.{j}"
+            ys = [centre(found[ids[f"{path}.w.{i}"]])[1] for i in range(fan_in)] + [centre(found[ids[f"{path}.b"]])[1]]
+            assert ys == sorted(ys), (path, ys)
+            left, top, right, bottom = box(found[f"module.{path}"])
+            tops.append(top)
+            spans.append((k, left, top, right, bottom))
+        assert tops == sorted(tops), (k, tops)  # neurons.0 on top, then 1, 2, ...
+    layer = {k: [s for s in spans if s[0] == k] for k in range(3)}
+    for k in (0, 1):
+        _, _, t0, r0, b0 = (k, min(s[1] for s in layer[k]), min(s[2] for s in layer[k]),
+                            max(s[3] for s in layer[k]), max(s[4] for s in layer[k]))
+        l1, t1, b1 = min(s[1] for s in layer[k + 1]), min(s[2] for s in layer[k + 1]), max(s[4] for s in layer[k + 1])
+        assert l1 > r0
+        assert min(b0, b1) - max(t0, t1) > 0.5 * min(b0 - t0, b1 - t1)  # side by side, not stepped
