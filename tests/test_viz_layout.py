@@ -7,6 +7,7 @@ Each picture is rendered with graphviz-pure and, where it is installed, the syst
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import shutil
 import sys
@@ -184,7 +185,7 @@ def bezier(d: str) -> Iterator[tuple[float, float]]:
             yield a * x0 + b * x1 + c * x2 + e * x3, a * y0 + b * y1 + c * y2 + e * y3
 
 
-@pytest.mark.parametrize("name", ["neuron", "square", "chain", "mlp"])
+@pytest.mark.parametrize("name", ["neuron", "square", "chain", "mlp", "mlp441"])
 def test_edge_labels_are_one_line_and_clear_of_their_edge(renderer: backend.Renderer, name: str) -> None:
     if name == "neuron":
         x1, w1 = Value(2.0, label="x1"), Value(-3.0, label="w1")
@@ -194,8 +195,11 @@ def test_edge_labels_are_one_line_and_clear_of_their_edge(renderer: backend.Rend
         root = x * x + x
     elif name == "chain":
         root = chain(10)
-    else:
+    elif name == "mlp":
         root = mlp_loss((2, 1))[1]
+    else:  # the lecture's MLP(2, [4, 4, 1]) loss: dense layers, edges between them
+        out = nn.MLP(2, [4, 4, 1], seed=0)([Value(0.5), Value(-1.0)])
+        root = (out - 1) ** 2
     root.backward()
     svg = render(viz.draw(root, max_nodes=None), renderer)
     checked = 0
@@ -316,3 +320,45 @@ def test_neurons_in_order_top_to_bottom_in_every_layer(renderer: backend.Rendere
         l1, t1, b1 = min(s[1] for s in layer[k + 1]), min(s[2] for s in layer[k + 1]), max(s[4] for s in layer[k + 1])
         assert l1 > r0
         assert min(b0, b1) - max(t0, t1) > 0.5 * min(b0 - t0, b1 - t1)  # side by side, not stepped
+
+
+def test_each_edge_label_is_nearest_its_own_edge_or_tied_to_it(renderer: backend.Renderer) -> None:
+    # The lecture's MLP(2, [4, 4, 1]) loss. Where edges between modules run close together, Graphviz can put a
+    # label nearer a neighbour than its own edge: such a label is underlined and tied to its own edge by a line
+    # whose end lies on that edge (and nearer it than any other edge).
+    out = nn.MLP(2, [4, 4, 1], seed=0)([Value(0.5), Value(-1.0)])
+    loss = (out - 1) ** 2
+    loss.backward()
+    svg = render(viz.draw(loss, view="scalar"), renderer)
+    edges = []
+    for g in svg.iter(f"{SVG}g"):
+        if (g.get("class") or "").startswith("edge") and re.fullmatch(r"e\d+", g.get("id", "")):
+            path = next(g.iter(f"{SVG}path"))
+            edges.append((g, list(bezier(path.get("d", "")))))
+
+    def distance(x: float, y: float, curve: list[tuple[float, float]]) -> float:
+        return min(math.hypot(x - px, y - py) for px, py in curve)
+
+    nearest = tied = 0
+    for g, own in edges:
+        text = next(g.iter(f"{SVG}text"), None)
+        if text is None:
+            continue
+        size = float(text.get("font-size", "10"))
+        width = text_width(text.text or "", size)
+        x, y = float(text.get("x", "0")), float(text.get("y", "0"))
+        left = x if text.get("text-anchor") == "start" else x - width / 2
+        corners = [(left + dx, y + dy) for dx in (0, width / 2, width) for dy in (-0.75 * size, 0.25 * size)]
+        mine = min(distance(cx, cy, own) for cx, cy in corners)
+        others = min(min(distance(cx, cy, curve) for cx, cy in corners) for h, curve in edges if h is not g)
+        if mine < others:
+            nearest += 1
+            continue
+        line = next(g.iter(f"{SVG}polyline"), None)
+        assert line is not None, (text.text, mine, others)  # neither nearest nor tied
+        end = points(line)[-1]
+        # (the curves are sampled 21 points a segment: a point on one is within a few points of a sample)
+        assert distance(*end, own) < 6.0 and distance(*end, own) < min(
+            distance(*end, curve) for h, curve in edges if h is not g), text.text
+        tied += 1
+    assert nearest + tied >= 70 and nearest > tied

@@ -898,6 +898,10 @@ def _emit_edge(g: graphviz.Digraph, scene: _Scene, i: int, attrs: dict[str, str]
         scene.present.add("constant edge")
         fast_edge(g, tail, head, style="dotted", color=theme.blocked_color, **attrs, **{"class": "edge-constant"})
         return
+    if scene.clustered:
+        # Between modules many edges run close together, and Graphviz may put a label nearer a neighbour than its
+        # own edge: the label is underlined and tied to its own edge by a short line.
+        attrs["decorate"] = "true"
     arrow = _ARROWS[scene.direction]
     term = f"{arrow} {theme.fmt(e.local)} * {theme.fmt(e.upstream)} = {theme.fmt(e.contribution)}"
     parent, child = scene.names[e.parent], scene.names[e.child]
