@@ -36,7 +36,6 @@ from html import escape
 from pathlib import Path
 from typing import Literal
 
-from chainrule import autograd
 from chainrule.autograd import Value
 from chainrule.viz.backend import Limits
 from chainrule.viz.diagram import _plan, build_digraph
@@ -536,7 +535,7 @@ h1 { font-size: 13px; font-weight: 600; margin: 0 6px 0 0; overflow: hidden; tex
 button { font: inherit; min-width: 28px; height: 26px; padding: 0 7px; border: 1px solid #cbd2dc; border-radius: 5px;
   background: #fff; cursor: pointer; }
 button:hover { background: #f1f5f9; }
-#slider { flex: 1 1 120px; min-width: 80px; }
+#slider { flex: 1 1 120px; min-width: 40px; }
 #counter { color: #52525b; font-variant-numeric: tabular-nums; }
 #notice { flex: none; padding: 3px 8px; background: #fff7d6; border-bottom: 1px solid #eed27a; font-size: 12px; }
 #stage { flex: 1 1 auto; min-height: 0; overflow: auto; touch-action: none; cursor: grab; position: relative; }
@@ -905,6 +904,3 @@ def animate_backward(
 def _json_number(x: float) -> float | str:
     return x if math.isfinite(x) else Theme().fmt(x)  # JSON has no inf/nan; "inf" reads back with float()
 
-
-# autograd is imported for its side effect of registering the op table before tracing.
-_ = autograd
