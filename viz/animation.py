@@ -553,7 +553,7 @@ button:hover { background: #f1f5f9; }
 /* The animation: a node is grey, its gradient "?", until the gradient is known; then it takes its colour. */
 #graph g.node.cr-pending :is(path, polygon, ellipse):not([fill="none"]):not([fill="white"]) { fill: #eeeeee; }
 #graph g.node.cr-pending text { fill: #3f3f46; }
-#graph g.edge.cr-pending :is(path, polygon) { stroke: #cfcfcf; }
+#graph g.edge.cr-pending :is(path, polygon, polyline) { stroke: #cfcfcf; }
 #graph g.edge.cr-pending polygon { fill: #cfcfcf; }
 #graph g.edge.cr-pending text { fill: #71717a; }
 #graph g.node.cr-now:not(.grad-label):not(.term-label) :is(path, polygon, ellipse):not([fill="none"]) {
