@@ -415,8 +415,10 @@ class TracedNumber:
             if python is not None:
                 return python(*plain)
             row = _UFUNC_ROWS.get(ufunc)
-            if row is not None and len(plain) == 1:
-                return self._unary(row, lambda v: getattr(ufunc, method)(v))
+            if row is not None and len(plain) == OP[row].arity:
+                recorded = self._row(row, plain)
+                if recorded is not None:
+                    return recorded
         guarded = [x._guard(f"numpy.{ufunc.__name__}") if isinstance(x, TracedNumber) else x for x in plain]
         return getattr(ufunc, method)(*guarded, **kwargs)
 
@@ -489,6 +491,18 @@ class TracedNumber:
         if not self._tracer.active:
             return python(self.value)
         return TracedNumber(_record(OP[name], self.node), self._tracer)
+
+    def _row(self, name: str, inputs: list[Any]) -> TracedNumber | None:
+        """An op row of TracedNumbers and plain numbers, recorded; None for anything else (a bool too)."""
+        args: list[Value | float] = []
+        for x in inputs:
+            if isinstance(x, TracedNumber) and not x.is_bool and x._tracer is self._tracer:
+                args.append(x.node)
+            elif isinstance(x, (int, float)) and not isinstance(x, bool):
+                args.append(float(x))
+            else:
+                return None
+        return TracedNumber(_record(OP[name], *args), self._tracer)
 
     def _unary_via_mul(self, factor: float) -> Any:
         return self * factor
@@ -585,8 +599,16 @@ _UFUNC_OPERATORS: dict[Any, Callable[..., Any]] = {
     np.greater: operator.gt, np.greater_equal: operator.ge, np.less: operator.lt, np.less_equal: operator.le,
     np.equal: operator.eq, np.not_equal: operator.ne,
 }
-_UFUNC_ROWS: dict[Any, str] = {np.exp: "exp", np.log: "log", np.sqrt: "sqrt", np.tanh: "tanh", np.sin: "sin",
-                               np.cos: "cos"}
+# numpy functions that are op rows: recorded as that row (the replay runs the row's numpy forward).
+_UFUNC_ROWS: dict[Any, str] = {
+    np.exp: "exp", np.log: "log", np.sqrt: "sqrt", np.tanh: "tanh", np.sin: "sin", np.cos: "cos",
+    np.log1p: "log1p", np.log2: "log2", np.log10: "log10", np.expm1: "expm1", np.exp2: "exp2", np.tan: "tan",
+    np.sinh: "sinh", np.cosh: "cosh", np.arcsin: "asin", np.arccos: "acos", np.arctan: "atan",
+    np.arcsinh: "asinh", np.arccosh: "acosh", np.arctanh: "atanh", np.reciprocal: "reciprocal",
+    np.floor: "floor", np.ceil: "ceil", np.rint: "round", np.trunc: "trunc", np.sign: "sign",
+    np.arctan2: "atan2", np.hypot: "hypot", np.fmod: "fmod", np.remainder: "remainder", np.copysign: "copysign",
+    np.logaddexp: "logaddexp", np.maximum: "maximum", np.minimum: "minimum",
+}
 
 
 __all__ = [

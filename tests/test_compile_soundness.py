@@ -22,6 +22,7 @@ from chainrule import autograd, nn
 from chainrule.autograd import Value, grad, no_grad
 from chainrule.autograd.compiler import DataDependentGraphError, GuardError, TraceError
 from chainrule.autograd.compiler import compile as compile_batch
+from chainrule.autograd.tracing import _UFUNC_ROWS
 
 X = np.linspace(-1.0, 2.0, 1000).reshape(-1, 1)
 
@@ -401,11 +402,27 @@ def test_numpy_on_numbers_read_from_values() -> None:
     assert compiled.programs == 1
 
     def guarded(x: list[Value]) -> Value:
-        return w * float(np.floor(x[0].data))  # no op row for floor: the number is guarded
+        return w * float(np.floor(x[0].data))  # floor is recorded, float() of it guards its exact value
 
     compiled = compile_batch(guarded)
     _assert_same(guarded, [FEW], [w], compiled)
     assert compiled.programs == 3  # 0.5, -1.0 and 2.0
+
+
+@pytest.mark.parametrize("ufunc", list(_UFUNC_ROWS), ids=[u.__name__ for u in _UFUNC_ROWS])
+def test_every_numpy_function_with_an_op_row_is_recorded(ufunc: np.ufunc) -> None:
+    w = Value(0.7, "w")
+
+    def fn(x: list[Value]) -> Value:
+        d = (x[0].data + 1.0) / 3.05 + 0.01  # in (0, 1), inside every row's domain
+        if ufunc is np.arccosh:
+            d = 1.0 / d
+        number = ufunc(d) if ufunc.nin == 1 else ufunc(d, 0.3) + ufunc(-1.5, d)
+        return w * Value(number) + w * x[0]
+
+    compiled = compile_batch(fn)
+    _assert_same(fn, [X], [w], compiled)
+    assert compiled.programs == 1  # recorded: one program for 1000 distinct numbers (a guard would need 1000)
 
 
 def test_reading_local_grads_inside_the_function_is_refused() -> None:
