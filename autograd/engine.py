@@ -53,6 +53,9 @@ class AnomalyError(FloatingPointError):
 # non-float numbers, the no_grad branch, float(), detach, backward).
 TRACER: contextvars.ContextVar[Any] = contextvars.ContextVar("chainrule_tracer", default=None)
 _tracing = 0
+# How many times a Value's .data has been assigned (any Value): a compiled program that holds its
+# parameters' numbers skips reading them again while this has not moved (autograd/program.py).
+data_writes = 0
 
 
 def _trace_no_grad(v: Value, op: Op, args: tuple[Value, ...]) -> None:
@@ -469,6 +472,8 @@ class Value:
         self._n = 0
 
     def _set_data(self, data: object) -> None:
+        global data_writes
+        data_writes += 1
         if type(data) is not float:  # floats, the common case (optimiser steps), need no check
             if isinstance(data, Value):
                 raise TypeError("Value.data must be a real number, got a Value; assign its .data instead")

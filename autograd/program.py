@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import _MANY, CONSTANT, AnomalyError, Value
+from chainrule.autograd import engine
+from chainrule.autograd.engine import _MANY, CONSTANT, PARAMETER, AnomalyError, Value
 from chainrule.autograd.ops import NUMPY_MATH, Op
 from chainrule.autograd.tracing import NO_GRADIENT, Guard
 
@@ -40,6 +41,27 @@ ASSIGN, ADD, ADD_AT = 0, 1, 2
 _get_data = operator.attrgetter("_data")  # the slot behind .data: no property call, no tracing
 _get_grad = operator.attrgetter("grad")
 _set_grad = Value.__dict__["grad"].__set__  # the slot descriptor: C code stores .grad
+_set_data = Value.__dict__["_data"].__set__
+
+# update(data, grad) -> new data, over the parameters' arrays (see Program.backward).
+Update = Callable[[np.ndarray, np.ndarray], Any]
+
+
+def apply_update(values: Sequence[Value], data: np.ndarray, grads: np.ndarray, update: Update) -> np.ndarray:
+    """Set each Value's data to update(data, grads) (arrays in the order of values), in one C loop.
+
+    Returns:
+        The new data.
+    """
+    try:
+        new = np.asarray(update(data, grads), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"backward(update=...) must return an array of numbers ({exc})") from None
+    if new.shape != data.shape:
+        raise ValueError(f"backward(update=...) returned shape {new.shape} for {len(data)} parameters")
+    engine.data_writes += 1  # as .data assignments count: every program reads its parameters again
+    collections.deque(map(_set_data, values, new.tolist()), maxlen=0)
+    return new
 
 
 class Rows:
@@ -263,10 +285,17 @@ class Program:
     # about four times as much at 66k parameters. in_memory[i] is the slot of the i-th Value in that order.
     in_memory: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     leaves_in_memory: list[Value] = field(default_factory=list)
+    # The parameters (role PARAMETER) among them, in memory order: what backward(update=...) changes.
+    is_parameter: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    parameters_in_memory: list[Value] = field(default_factory=list)
+    # The workspace whose shared table holds the captured Values' numbers as of engine.data_writes == fresh[1].
+    fresh: tuple[Workspace | None, int] = (None, -1)
 
     def __post_init__(self) -> None:
         self.in_memory = np.argsort(np.array([id(v) for v in self.leaves], dtype=np.uintp), kind="stable")
         self.leaves_in_memory = [self.leaves[i] for i in self.in_memory]
+        self.is_parameter = np.array([v.role is PARAMETER for v in self.leaves_in_memory], dtype=bool)
+        self.parameters_in_memory = [v for v in self.leaves_in_memory if v.role is PARAMETER]
 
     def workspace(self, n: int) -> Workspace:
         """The tables for batches of n rows, kept between calls (for the two most recent sizes)."""
@@ -282,8 +311,12 @@ class Program:
     def forward(self, ws: Workspace, arrays: Sequence[np.ndarray]) -> None:
         """Fill the tables for this batch: captured Values' current data, the inputs, then every group."""
         H, S = ws.H, ws.S
-        if self.leaves:
+        writes = engine.data_writes
+        if self.leaves and (self.fresh[0] is not ws or self.fresh[1] != writes):
+            # NOTE: skipped when no .data was assigned since this table was filled (backward(update=...)
+            # writes its new numbers here too): one pass less over every parameter object per step.
             H[self.in_memory, 0] = np.fromiter(map(_get_data, self.leaves_in_memory), np.float64, len(self.leaves))
+        self.fresh = (ws, writes)
         for i, j, slot in self.input_slots:
             S[slot] = arrays[i] if j is None else arrays[i][:, j]
         with np.errstate(all="ignore"):
@@ -307,13 +340,16 @@ class Program:
                 return guard
         raise AssertionError(f"every guard holds on row {row}")
 
-    def backward(self, ws: Workspace, scale: float, accumulate: bool = True) -> float:
+    def backward(self, ws: Workspace, scale: float, accumulate: bool = True, update: Update | None = None
+                 ) -> float:
         """Run backward on the last forward (the output's gradient is ``scale`` per row).
 
         Args:
             ws: the workspace holding the forward.
             scale: d(loss)/d(output) for every row.
             accumulate: add into each captured Value's ``.grad``; False writes it instead.
+            update: then set each parameter's data to ``update(data, grad)`` (the
+                forward's data, the gradients just written).
 
         Returns:
             The sum of the output over the rows.
@@ -342,6 +378,11 @@ class Program:
             if accumulate:
                 grads += np.fromiter(map(_get_grad, leaves), np.float64, len(leaves))
             collections.deque(map(_set_grad, leaves, grads.tolist()), maxlen=0)
+            if update is not None and self.parameters_in_memory:
+                mask = self.is_parameter
+                rows = self.in_memory[mask]
+                ws.H[rows, 0] = apply_update(self.parameters_in_memory, ws.H[rows, 0], grads[mask], update)
+                self.fresh = (ws, engine.data_writes)
         return total
 
 

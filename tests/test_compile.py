@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from conftest import scalar_batch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainrule import autograd
+from chainrule import autograd, nn
 from chainrule.autograd import OPS, Op, Value, apply, dot, maximum
 from chainrule.autograd.compiler import SHARED, Compiled, DataDependentGraphError
 from chainrule.autograd.compiler import compile as compile_batch
@@ -285,3 +286,39 @@ def test_accumulate_false_writes_the_gradient() -> None:
         compiled.backward(x)  # the default adds, as Value.backward
         assert (w.grad, v.grad) == pytest.approx((2 * expected[0], 2 * expected[1]), rel=1e-15)
         w.grad = v.grad = 0.0
+
+
+@pytest.mark.parametrize("branchy", [False, True], ids=["one program", "two programs"])
+def test_update_steps_the_parameters_as_the_scalar_engine_would(branchy: bool) -> None:
+    data, labels = nn.data.make_moons(30, noise=0.1, seed=3)
+    y = labels * 2.0 - 1.0
+    models = [nn.MLP(2, [5, 1], seed=4) for _ in range(2)]
+    offsets = [Value(0.25, "offset") for _ in range(2)]  # captured but not a parameter: update leaves it alone
+
+    def loss_of(model: nn.MLP, offset: Value) -> Any:
+        def loss(x: list[Value], t: Value) -> Value:
+            margin = t * model(x) + offset
+            if branchy and x[0].data > 0.5:
+                return (1.0 - margin).relu() * 2.0
+            return (1.0 - margin).relu()
+
+        return loss
+
+    compiled = compile_batch(loss_of(models[1], offsets[1]))
+    for step in range(4):
+        if step == 2:  # a parameter changed by hand between calls is read again
+            models[0].parameters()[0].data += 0.5
+            models[1].parameters()[0].data += 0.5
+        models[0].zero_grad()
+        loss_s, _ = _scalar_mean(loss_of(models[0], offsets[0]), [data, y], models[0].parameters())
+        for p in models[0].parameters():
+            p.data -= 0.3 * p.grad
+        loss_c = compiled.backward(data, y, accumulate=False, update=lambda p, g: p - 0.3 * g)
+        assert loss_c == pytest.approx(loss_s, rel=1e-12)
+        for p, q in zip(models[0].parameters(), models[1].parameters()):
+            assert q.data == pytest.approx(p.data, rel=1e-12, abs=1e-14)
+            assert q.grad == pytest.approx(p.grad, rel=1e-12, abs=1e-14)
+    assert offsets[1].data == 0.25 and offsets[1].grad != 0.0
+    assert compiled.programs == (2 if branchy else 1)
+    with pytest.raises(ValueError, match=r"returned shape \(2,\) for 21 parameters"):
+        compiled.backward(data, y, update=lambda p, g: p[:2])

@@ -48,10 +48,9 @@ class _Trainer:
     def step(self, lr: float) -> float:
         # accumulate=False writes .grad instead of adding to it: as PyTorch batched sets p.grad = None
         # and lets backward write it, no separate zeroing pass over the parameters.
-        total = self.loss.backward(self.X, self.y, accumulate=False)
-        for p in self.params:
-            p.data -= lr * p.grad
-        return total
+        # The SGD update as array operations (backward's update=), as PyTorch batched updates whole tensors:
+        # a Python loop over 66k parameters costs a third of the MLP 2-256-256-1 step.
+        return self.loss.backward(self.X, self.y, accumulate=False, update=lambda p, g: p - lr * g)
 
     def grads(self) -> list[float]:
         return [p.grad for p in self.params]
