@@ -326,6 +326,7 @@ _STEP = st.one_of(
     st.tuples(st.just("value_branch"), st.integers(0, 99), _DYADIC, st.integers(0, 99), st.integers(0, 99)),
     st.tuples(st.just("select"), st.integers(0, 99), _DYADIC, st.integers(0, 99)),
     st.tuples(st.just("no_grad"), st.integers(0, 99), st.integers(0, 99)),
+    st.tuples(st.just("numpy"), st.integers(0, 99), _DYADIC),
 )
 
 
@@ -361,6 +362,8 @@ def _program(steps: list[tuple[Any, ...]], params: list[Value]) -> Callable[...,
                     branches += 1
                     cond = a.data > threshold if kind == "branch" else a >= threshold
                     out, e = (vals[step[3] % len(vals)] if cond else vals[step[4] % len(vals)] * 2.0), False
+            elif kind == "numpy":  # numpy on a number read from a Value: recorded, per sample
+                out, e = Value(np.maximum(a.data, step[2])) * a, False
             else:  # no_grad
                 with no_grad():
                     out, e = a * vals[step[2] % len(vals)] + 1.0, False
