@@ -170,19 +170,11 @@ def _as_value(x: object, op: Op) -> Value:
     return constant(x, f"unsupported operand for {op.symbol}")
 
 
-def _local_grads(
-    op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value], has_constant: bool = True
-) -> tuple[Any, ...]:
-    """Local derivatives of ``op`` at ``xs`` (0.0 for constant inputs, never computed).
-
-    ``has_constant=False`` promises that no input is a constant (n-ary rows
-    then skip the check).
-    """
+def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value]) -> tuple[Any, ...]:
+    """Local derivatives of ``op`` at ``xs`` by its rules (0.0 for constant inputs, never computed)."""
     if op.arity is None:
         grads = op.grads(M, out, *xs)  # type: ignore[operator]
-        if has_constant:
-            return tuple([0.0 if a.role is CONSTANT else g for a, g in zip(args, grads)])
-        return tuple(grads)
+        return tuple([0.0 if a.role is CONSTANT else g for a, g in zip(args, grads)])
     return tuple([
         0.0 if a.role is CONSTANT else rule(M, out, *xs)
         for a, rule in zip(args, op.grads)  # type: ignore[arg-type]
@@ -202,6 +194,23 @@ def _ieee_grads(op: Op, out: float, xs: Sequence[float], args: Sequence[Value]) 
         return tuple(float(g) for g in _local_grads(op, NUMPY_MATH, np.float64(out), ys, args))
 
 
+def _forward(op: Op, xs: Sequence[float]) -> float:
+    """The op's forward on floats by its rule (numpy float64 where math raises)."""
+    try:
+        return op.forward(FLOAT_MATH, *xs)
+    except FLOAT_ERRORS:
+        return _ieee_forward(op, xs)
+
+
+def _by_rules(op: Op, xs: Sequence[float], args: Sequence[Value]) -> tuple[float, tuple[float, ...]]:
+    """Forward and local derivatives by the row's rules, one call per rule (numpy where math raises)."""
+    out = _forward(op, xs)
+    try:
+        return out, _local_grads(op, FLOAT_MATH, out, xs, args)
+    except FLOAT_ERRORS:
+        return out, _ieee_grads(op, out, xs, args)
+
+
 def _describe_input(a: Value) -> str:
     return a.label or f"<{a.op or a.role}>"
 
@@ -214,6 +223,26 @@ def _raise_anomaly(op: Op, args: Sequence[Value], out: float, grads: Sequence[fl
         bad = [i for i, g in enumerate(grads) if not math.isfinite(g)]
         what = f"has local derivative {grads[bad[0]]!r} for input {bad[0]}"
     raise AnomalyError(f"anomaly: op '{op.name}' {what} from inputs ({inputs})")
+
+
+def _check_finite(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
+    """Under anomaly mode: raise AnomalyError if the output or a local derivative is nan or inf."""
+    if not (math.isfinite(out) and all(map(math.isfinite, grads))):
+        _raise_anomaly(op, args, out, grads)
+
+
+def _unrecorded(
+    op: Op, xs: Sequence[float], args: tuple[Value, ...], meta: tuple[str, str | None], enabled: bool,
+    anomaly: bool, constant: bool,
+) -> Value:
+    """An op that records no edges, as a leaf: under no_grad, or on constants only (then a constant)."""
+    out = _forward(op, xs)
+    if anomaly:
+        _check_finite(op, args, out, _EMPTY)
+    v = _leaf(out, meta, CONSTANT if constant else VARIABLE)
+    if _tracing and not enabled and not constant:
+        _trace_no_grad(v, op, args)
+    return v
 
 
 def apply(op: Op, *operands: Operand) -> Value:
@@ -239,19 +268,24 @@ def apply(op: Op, *operands: Operand) -> Value:
         xs = [a._data for a in args]
         constants = [a.role for a in args].count(CONSTANT)
     enabled, anomaly, meta = get_mode()
-    try:
-        out = op.forward(FLOAT_MATH, *xs)
-    except FLOAT_ERRORS:
-        out = _ieee_forward(op, xs)
-    all_constant = constants == len(args)
-    if not enabled or all_constant:
-        if anomaly:
-            _check_finite(op, args, out, _EMPTY)
-        return _unrecorded(out, meta, op, args, enabled, all_constant)
-    try:
-        grads = _local_grads(op, FLOAT_MATH, out, xs, args, constants > 0)
-    except FLOAT_ERRORS:
-        grads = _ieee_grads(op, out, xs, args)
+    if not enabled or constants == len(args):
+        return _unrecorded(op, xs, args, meta, enabled, anomaly, constants == len(args))
+    fused = op.float_rule
+    out: float
+    grads: tuple[float, ...]
+    if fused is None:
+        out, grads = _by_rules(op, xs, args)
+    else:
+        try:  # the row's float_rule: the same numbers in one call
+            if op.arity is None:
+                out, grads = fused(*xs)
+            else:
+                out, *rest = fused(*xs)
+                grads = tuple(rest)
+            if constants:  # constants take no derivative
+                grads = tuple([0.0 if a.role is CONSTANT else g for a, g in zip(args, grads)])
+        except FLOAT_ERRORS:
+            out, grads = _by_rules(op, xs, args)
     if anomaly:
         _check_finite(op, args, out, grads)
     v = _leaf(out, meta)
@@ -259,24 +293,9 @@ def apply(op: Op, *operands: Operand) -> Value:
     return v
 
 
-def _check_finite(op: Op, args: Sequence[Value], out: float, grads: Sequence[float]) -> None:
-    """Under anomaly mode: raise AnomalyError if the output or a local derivative is nan or inf."""
-    if not (math.isfinite(out) and all(map(math.isfinite, grads))):
-        _raise_anomaly(op, args, out, grads)
-
-
-def _unrecorded(
-    out: float, meta: tuple[str, str | None], op: Op, args: tuple[Value, ...], enabled: bool, constant: bool
-) -> Value:
-    """The result of an op that records no edges: under no_grad, or of constants only (then a constant)."""
-    v = _leaf(out, meta, CONSTANT if constant else VARIABLE)
-    if _tracing and not enabled and not constant:
-        _trace_no_grad(v, op, args)
-    return v
-
-
 def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value]:
     """Make the operator method for a binary row (the hot path of the engine)."""
+    fused = op.float_rule
     forward = op.forward
     d0, d1 = op.grads  # type: ignore[misc]
     name = op.name
@@ -291,21 +310,23 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         x = a._data
         y = b._data
         enabled, anomaly, meta = get_mode()
-        try:
-            out = forward(M, x, y)
-        except FLOAT_ERRORS:
-            out = _ieee_forward(op, (x, y))
         a_role = a.role
         b_role = b.role
         if not enabled or (a_role is CONSTANT and b_role is CONSTANT):
-            if anomaly:
-                _check_finite(op, (a, b), out, _EMPTY)
-            return _unrecorded(out, meta, op, (a, b), enabled, a_role is CONSTANT and b_role is CONSTANT)
+            return _unrecorded(op, (x, y), (a, b), meta, enabled, anomaly, a_role is CONSTANT and b_role is CONSTANT)
         try:
-            ga = 0.0 if a_role is CONSTANT else d0(M, out, x, y)
-            gb = 0.0 if b_role is CONSTANT else d1(M, out, x, y)
+            if fused is not None:  # the row's float_rule: the same numbers in one call
+                out, ga, gb = fused(x, y)
+                if a_role is CONSTANT:
+                    ga = 0.0
+                elif b_role is CONSTANT:
+                    gb = 0.0
+            else:
+                out = forward(M, x, y)
+                ga = 0.0 if a_role is CONSTANT else d0(M, out, x, y)
+                gb = 0.0 if b_role is CONSTANT else d1(M, out, x, y)
         except FLOAT_ERRORS:
-            ga, gb = _ieee_grads(op, out, (x, y), (a, b))
+            out, (ga, gb) = _by_rules(op, (x, y), (a, b))
         if anomaly:
             _check_finite(op, (a, b), out, (ga, gb))
         v = _new_object(Value)
@@ -338,6 +359,7 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
 
 def _unary(op: Op) -> Callable[[Value], Value]:
     """Make the method for a unary row (as _binary, for one input)."""
+    fused = op.float_rule
     forward = op.forward
     (d0,) = op.grads  # type: ignore[misc]
     name = op.name
@@ -346,18 +368,16 @@ def _unary(op: Op) -> Callable[[Value], Value]:
     def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self._data
         enabled, anomaly, meta = get_mode()
-        try:
-            out = forward(M, x)
-        except FLOAT_ERRORS:
-            out = _ieee_forward(op, (x,))
         if not enabled or self.role is CONSTANT:
-            if anomaly:
-                _check_finite(op, (self,), out, _EMPTY)
-            return _unrecorded(out, meta, op, (self,), enabled, self.role is CONSTANT)
+            return _unrecorded(op, (x,), (self,), meta, enabled, anomaly, self.role is CONSTANT)
         try:
-            ga = d0(M, out, x)
+            if fused is not None:
+                out, ga = fused(x)
+            else:
+                out = forward(M, x)
+                ga = d0(M, out, x)
         except FLOAT_ERRORS:
-            (ga,) = _ieee_grads(op, out, (x,), (self,))
+            out, (ga,) = _by_rules(op, (x,), (self,))
         if anomaly:
             _check_finite(op, (self,), out, (ga,))
         v = _new_object(Value)

@@ -26,6 +26,14 @@ Numbers follow IEEE-754 as NumPy does. The float namespace uses :mod:`math`
 then recomputes that op with numpy float64 scalars, which give inf/nan as
 NumPy would. So an op never leaks ``ZeroDivisionError``, ``OverflowError`` or
 a math-domain ``ValueError``.
+
+The hottest rows also carry a ``float_rule``: the forward and every local
+derivative on Python floats in one call. A Python call costs about as much
+as the arithmetic around it, and the rules above take one call each, so the
+engine makes those nodes through ``float_rule``. It is an optimisation, not a
+second definition: tests hold every ``float_rule`` to its row's forward and
+grads on ``FLOAT_MATH``, bit for bit, and where it raises (a math error) the
+engine goes back to the rules.
 """
 
 from __future__ import annotations
@@ -379,6 +387,10 @@ class Op:
         kinks: pinned cases ``(inputs, local derivatives)`` that fix each
             convention at a point where the derivative is not defined.
         convention: the kink/domain convention in words.
+        float_rule: optional, on floats only: ``float_rule(*inputs) ->
+            (output, d0, d1, ...)`` for a fixed arity, ``(output, derivatives)``
+            for an n-ary op; exactly what forward and grads give on
+            ``FLOAT_MATH``, in one call (see the module docstring).
     """
 
     name: str
@@ -390,6 +402,7 @@ class Op:
     smooth: Callable[..., bool] = field(default=lambda *xs: True)
     kinks: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
     convention: str = ""
+    float_rule: Callable[..., tuple[Any, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -488,6 +501,53 @@ def _dot_forward(M: Any, *xs: Any) -> Any:
 def _dot_grads(M: Any, out: Any, *xs: Any) -> list[Any]:
     n = len(xs) // 2
     return [*xs[n : 2 * n], *xs[:n]] + ([1.0] if len(xs) % 2 else [])
+
+
+# float_rule of the hottest rows: forward and local derivatives on floats in one call.
+
+
+def _div_float(a: float, b: float) -> tuple[float, float, float]:
+    o = a / b
+    return o, 1.0 / b, -o / b
+
+
+def _exp_float(a: float) -> tuple[float, float]:
+    o = math.exp(a)
+    return o, o
+
+
+def _tanh_float(a: float) -> tuple[float, float]:
+    o = math.tanh(a)
+    return o, 1.0 - o * o
+
+
+def _sigmoid_float(a: float) -> tuple[float, float]:
+    o = _float_sigmoid(a)
+    return o, o * (1.0 - o)
+
+
+def _relu_float(a: float) -> tuple[float, float]:
+    if a > 0.0:
+        return a, 1.0
+    if a <= 0.0:
+        return 0.0, 0.0
+    return a, nan  # nan in, nan out, and a nan derivative (heaviside's)
+
+
+def _sum_float(*xs: float) -> tuple[float, tuple[float, ...]]:
+    return sum(xs, 0.0), (1.0,) * len(xs)
+
+
+def _dot_float(*xs: float) -> tuple[float, tuple[float, ...]]:
+    n = len(xs) // 2
+    weights, inputs = xs[:n], xs[n : 2 * n]
+    # NOTE: the same terms summed by the same sum() as _dot_forward on FLOAT_MATH, the bias among them
+    # (Python 3.12's sum() of floats compensates its rounding, so sum(terms) + b could differ in the last bit).
+    terms = list(map(operator.mul, weights, inputs))
+    if len(xs) % 2:
+        terms.append(xs[-1])
+        return sum(terms, 0.0), (*inputs, *weights, 1.0)
+    return sum(terms, 0.0), (*inputs, *weights)
 
 
 def _pow_dbase(M: Any, out: Any, a: Any, b: Any) -> Any:
@@ -668,9 +728,15 @@ def _unary_row(
 INTEGER_VALUED = "integer-valued: the derivative is 0 everywhere (at the jumps, at inf and nan too), as PyTorch"
 
 OPS: tuple[Op, ...] = (
-    Op("add", "+", 2, lambda M, a, b: a + b, (_one, _one), (ANY, ANY)),
-    Op("sub", "-", 2, lambda M, a, b: a - b, (_one, lambda M, o, a, b: -1.0), (ANY, ANY)),
-    Op("mul", "*", 2, lambda M, a, b: a * b, (lambda M, o, a, b: b, lambda M, o, a, b: a), (ANY, ANY)),
+    Op("add", "+", 2, lambda M, a, b: a + b, (_one, _one), (ANY, ANY), float_rule=lambda a, b: (a + b, 1.0, 1.0)),
+    Op(
+        "sub", "-", 2, lambda M, a, b: a - b, (_one, lambda M, o, a, b: -1.0), (ANY, ANY),
+        float_rule=lambda a, b: (a - b, 1.0, -1.0),
+    ),
+    Op(
+        "mul", "*", 2, lambda M, a, b: a * b, (lambda M, o, a, b: b, lambda M, o, a, b: a), (ANY, ANY),
+        float_rule=lambda a, b: (a * b, b, a),
+    ),
     Op(
         "div", "/", 2,
         lambda M, a, b: a / b,
@@ -678,8 +744,9 @@ OPS: tuple[Op, ...] = (
         (lambda M, o, a, b: 1.0 / b, lambda M, o, a, b: -o / b),
         (ANY, NONZERO),
         convention="a/0 is +-inf (nan for 0/0), as IEEE-754",
+        float_rule=_div_float,
     ),
-    Op("neg", "neg", 1, lambda M, a: -a, (lambda M, o, a: -1.0,), (ANY,)),
+    Op("neg", "neg", 1, lambda M, a: -a, (lambda M, o, a: -1.0,), (ANY,), float_rule=lambda a: (-a, -1.0)),
     Op(
         "pow", "**", 2,
         lambda M, a, b: M.pow(a, b),
@@ -698,22 +765,27 @@ OPS: tuple[Op, ...] = (
         "a subnormal or infinite a come from these constants and from 1/a (inf at a subnormal a), where PyTorch, "
         "which divides the upstream gradient instead, mostly gives nan",
     ),
-    Op("exp", "exp", 1, lambda M, a: M.exp(a), (lambda M, o, a: o,), (ANY,)),
+    Op("exp", "exp", 1, lambda M, a: M.exp(a), (lambda M, o, a: o,), (ANY,), float_rule=_exp_float),
     Op(
         "log", "log", 1, lambda M, a: M.log(a), (lambda M, o, a: 1.0 / a,), (POSITIVE,),
         convention="log(0) = -inf, log(x < 0) = nan",
+        float_rule=lambda a: (math.log(a), 1.0 / a),
     ),
     Op(
         "sqrt", "sqrt", 1, lambda M, a: M.sqrt(a), (lambda M, o, a: 0.5 / o,), (POSITIVE,),
         convention="sqrt'(0) = inf, sqrt'(-0.0) = -inf, sqrt(x < 0) = nan",
     ),
-    Op("tanh", "tanh", 1, lambda M, a: M.tanh(a), (lambda M, o, a: 1.0 - o * o,), (ANY,)),
-    Op("sigmoid", "sigmoid", 1, lambda M, a: M.sigmoid(a), (lambda M, o, a: o * (1.0 - o),), (ANY,)),
+    Op("tanh", "tanh", 1, lambda M, a: M.tanh(a), (lambda M, o, a: 1.0 - o * o,), (ANY,), float_rule=_tanh_float),
+    Op(
+        "sigmoid", "sigmoid", 1, lambda M, a: M.sigmoid(a), (lambda M, o, a: o * (1.0 - o),), (ANY,),
+        float_rule=_sigmoid_float,
+    ),
     Op(
         "relu", "relu", 1, lambda M, a: M.relu(a),
         (lambda M, o, a: M.heaviside(a),),
         (NONZERO,), _away(0.0), (((0.0,), (0.0,)), ((math.nan,), (math.nan,))),
         convention=f"relu'(0) = 0; {NAN_RULE} (PyTorch: relu'(nan) = 1)",
+        float_rule=_relu_float,
     ),
     Op(
         "leaky_relu", "leaky_relu", 2,
@@ -784,12 +856,14 @@ OPS: tuple[Op, ...] = (
     ),
     Op(
         "sum", "sum", None, lambda M, *xs: M.sum(xs), lambda M, o, *xs: [1.0] * len(xs), (ANY,),
+        float_rule=_sum_float,
     ),
     Op(
         "dot", "dot", None, _dot_forward, _dot_grads, (ANY,),
         convention="inputs are w_1..w_n, x_1..x_n and an optional bias b; out = sum w_i x_i (+ b), each "
         "product rounded before the sum, as PyTorch's (w * x).sum(), torch.dot and F.linear float64 give "
         "(a BLAS with fused multiply-add may not overflow where a product does)",
+        float_rule=_dot_float,
     ),
     Op(
         "logsumexp", "logsumexp", None, _logsumexp_forward,

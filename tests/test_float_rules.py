@@ -1,0 +1,85 @@
+"""The rows' ``float_rule`` fast paths give, bit for bit, the numbers of the rows' rules.
+
+A ``float_rule`` computes a row's forward and local derivatives on floats in
+one call (autograd/ops.py); the engine uses it instead of one call per rule.
+These tests build each node through the engine (which takes the fast path)
+and compare it with the same node computed by the rules alone
+(``engine._by_rules``, the path taken for rows without a ``float_rule``):
+same output, same derivatives, same signs of zero, nan where nan.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+
+import pytest
+from conftest import PER_ROW
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from chainrule.autograd import OPS, Op, Value, apply
+from chainrule.autograd.engine import _by_rules
+
+FAST = [op for op in OPS if op.float_rule is not None]
+SPECIALS = (0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 710.0, -745.5, 1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan)
+ANY_FLOAT = st.one_of(st.sampled_from(SPECIALS), st.floats(allow_nan=True, allow_infinity=True))
+
+
+def _same(x: float, y: float) -> bool:
+    """Bit-for-bit equal, except that any nan equals any nan."""
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    return struct.pack("<d", x) == struct.pack("<d", y)
+
+
+def _check(op: Op, xs: Sequence[float], constant: int | None = None) -> None:
+    args = [Value(x) for x in xs]
+    operands: list[object] = list(args)
+    if constant is not None:
+        operands[constant] = xs[constant]  # a plain number: a constant leaf
+    node = apply(op, *operands)  # type: ignore[arg-type]
+    by_rules = [Value(x) for x in xs]
+    if constant is not None:
+        by_rules[constant].role = "constant"
+    out, grads = _by_rules(op, list(xs), by_rules)
+    assert _same(node.data, out), f"{op.name}{tuple(xs)}: float_rule gives {node.data!r}, the rules {out!r}"
+    for i, (fast, slow) in enumerate(zip(node.local_grads, grads, strict=True)):
+        assert _same(fast, slow), f"{op.name}{tuple(xs)} input {i}: float_rule gives {fast!r}, the rules {slow!r}"
+
+
+def test_the_hot_rows_have_a_float_rule() -> None:
+    names = {op.name for op in FAST}
+    assert {"add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid", "relu", "sum", "dot"} <= names
+
+
+@pytest.mark.parametrize("op", [op for op in FAST if op.arity is not None], ids=lambda op: op.name)
+@PER_ROW
+@given(data=st.data())
+def test_fixed_arity_float_rule_matches_the_rules(op: Op, data: st.DataObject) -> None:
+    assert op.arity is not None
+    xs = [data.draw(ANY_FLOAT, label=f"x{i}") for i in range(op.arity)]
+    _check(op, xs)
+    if op.arity == 2:
+        _check(op, xs, constant=data.draw(st.sampled_from([0, 1]), label="constant input"))
+
+
+@pytest.mark.parametrize("op", [op for op in FAST if op.arity is not None], ids=lambda op: op.name)
+def test_fixed_arity_float_rule_at_special_values(op: Op) -> None:
+    assert op.arity is not None
+    for x in SPECIALS:
+        for y in SPECIALS if op.arity == 2 else (None,):
+            _check(op, [x] if y is None else [x, y])
+
+
+@pytest.mark.parametrize("name", ["sum", "dot"])
+@PER_ROW
+@given(xs=st.lists(ANY_FLOAT, min_size=1, max_size=9), constant=st.integers(0, 8))
+@example(xs=[0.1, 0.2, 0.3, 1e16, -1e16], constant=0)  # rounding order: sum() must match the rule's own sum
+@example(xs=[-0.0, -0.0, 0.0], constant=0)  # signs of zero
+def test_n_ary_float_rule_matches_the_rules(name: str, xs: list[float], constant: int) -> None:
+    op = next(op for op in FAST if op.name == name)
+    _check(op, xs)
+    if len(xs) > 1:  # one constant among variables (all constants make a constant leaf, no edges)
+        _check(op, xs, constant=constant % len(xs))
