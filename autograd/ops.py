@@ -390,7 +390,12 @@ class Op:
         float_rule: optional, on floats only: ``float_rule(*inputs) ->
             (output, d0, d1, ...)`` for a fixed arity, ``(output, derivatives)``
             for an n-ary op; exactly what forward and grads give on
-            ``FLOAT_MATH``, in one call (see the module docstring).
+            ``FLOAT_MATH``, in one call (see the module docstring). A row
+            made from this one with another forward or grads
+            (``dataclasses.replace(OP["relu"], grads=...)``) drops it: it was
+            written for these rules only.
+        float_rule_of: set by the row itself: the (forward, grads) its
+            ``float_rule`` was written for.
     """
 
     name: str
@@ -403,6 +408,17 @@ class Op:
     kinks: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
     convention: str = ""
     float_rule: Callable[..., tuple[Any, ...]] | None = None
+    float_rule_of: tuple[Rule, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.float_rule is None:
+            return
+        rules = (self.forward, self.grads)
+        if self.float_rule_of is None:
+            object.__setattr__(self, "float_rule_of", rules)
+        elif self.float_rule_of != rules:  # copied by dataclasses.replace with new rules: stale
+            object.__setattr__(self, "float_rule", None)
+            object.__setattr__(self, "float_rule_of", None)
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
