@@ -10,6 +10,7 @@ same output, same derivatives, same signs of zero, nan where nan.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections.abc import Sequence
@@ -83,3 +84,44 @@ def test_n_ary_float_rule_matches_the_rules(name: str, xs: list[float], constant
     _check(op, xs)
     if len(xs) > 1:  # one constant among variables (all constants make a constant leaf, no edges)
         _check(op, xs, constant=constant % len(xs))
+
+
+# Value's +, -, *, tanh and relu write their rows' float_rule out in place (autograd/engine.py).
+OPERATORS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "tanh": lambda a: a.tanh(),
+    "relu": lambda a: a.relu(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+@PER_ROW
+@given(data=st.data())
+@example(data=None)  # the special values, every pair
+def test_fast_operators_match_the_rules(name: str, data: st.DataObject | None) -> None:
+    op = next(op for op in FAST if op.name == name)
+    assert op.arity is not None
+    if data is None:
+        cases = [[x, y][: op.arity] for x in SPECIALS for y in SPECIALS]
+    else:
+        cases = [[data.draw(ANY_FLOAT, label=f"x{i}") for i in range(op.arity)]]
+    for xs in cases:
+        args = [Value(x) for x in xs]
+        node = OPERATORS[name](*args)
+        out, grads = _by_rules(op, xs, [Value(x) for x in xs])
+        assert node.primitive is op and node.parents == tuple(args)
+        assert _same(node.data, out), f"{name}{tuple(xs)}: {node.data!r}, the rules {out!r}"
+        for fast, slow in zip(node.local_grads, grads, strict=True):
+            assert _same(fast, slow), f"{name}{tuple(xs)}: local derivative {fast!r}, the rules {slow!r}"
+
+
+def test_a_row_made_with_other_rules_drops_the_float_rule() -> None:
+    relu = next(op for op in FAST if op.name == "relu")
+    step = dataclasses.replace(relu, name="step", grads=(lambda M, o, a: 7.0,))
+    assert step.float_rule is None
+    assert apply(step, Value(-1.0)).local_grads == (7.0,)  # its own rule, not relu's float_rule
+    renamed = dataclasses.replace(relu, name="my_relu")  # the same rules: the float_rule still holds
+    assert renamed.float_rule is relu.float_rule
+    assert apply(renamed, Value(-1.0)).local_grads == (0.0,)
