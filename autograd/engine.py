@@ -742,7 +742,6 @@ class Value:
         return v
 
     def tanh(self) -> Value:
-        """Return tanh(self) as a new node."""
         enabled, anomaly, meta = get_mode()
         if anomaly or not enabled or self.role is CONSTANT:
             return _generic_tanh(self)
@@ -763,7 +762,6 @@ class Value:
         return v
 
     def relu(self) -> Value:
-        """Return max(self, 0) as a new node, with relu'(0) = 0 and relu'(nan) = nan."""
         enabled, anomaly, meta = get_mode()
         x = self._data
         if anomaly or not enabled or self.role is CONSTANT or x != x:  # nan: the generic path
@@ -786,6 +784,9 @@ class Value:
         if self._a is not None:
             self._n += 1
         return v
+
+    tanh.__doc__ = _generic_tanh.__doc__  # the row's docstring, with its convention
+    relu.__doc__ = _generic_relu.__doc__
 
     # -- operators: one-line calls into the op table ----------------------
 
