@@ -488,3 +488,87 @@ def test_a_wide_net_still_fits_with_dots_for_neurons() -> None:
     for renderer in renderers():
         width, height = size_px(svg_of(dot, renderer))
         assert width <= 1600 and height <= 1000
+
+
+def _points(element: ElementTree.Element) -> list[tuple[float, float]]:
+    """The coordinates of an element's shapes (path, polygon, polyline; an ellipse's bounding corners)."""
+    found: list[tuple[float, float]] = []
+    for shape in element.iter():
+        if shape.tag == f"{SVG}ellipse":
+            cx, cy, rx, ry = (float(shape.get(k, "0")) for k in ("cx", "cy", "rx", "ry"))
+            found += [(cx - rx, cy - ry), (cx + rx, cy + ry)]
+        elif shape.tag in (f"{SVG}path", f"{SVG}polygon", f"{SVG}polyline"):
+            numbers = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", shape.get("points") or shape.get("d") or "")]
+            found += list(zip(numbers[0::2], numbers[1::2]))
+    return found
+
+
+def _bbox(element: ElementTree.Element) -> tuple[float, float, float, float]:
+    xs, ys = zip(*_points(element))
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float], slack: float = 0.5) -> bool:
+    return a[0] + slack < b[2] and b[0] + slack < a[2] and a[1] + slack < b[3] and b[1] + slack < a[3]
+
+
+def _groups(svg: ElementTree.Element, kind: str) -> list[ElementTree.Element]:
+    return [g for g in svg.iter(f"{SVG}g") if kind in (g.get("class") or "").split()]
+
+
+def _title(g: ElementTree.Element) -> str:
+    title = g.find(f"{SVG}title")
+    return "" if title is None or title.text is None else title.text
+
+
+DETAIL_CASES = [
+    ((4, 4, 1), ["layers.1.neurons.2"]),  # the issue's picture: a panel mid-column
+    ((4, 4, 1), ["layers.0.neurons.0", "layers.1.neurons.1"]),  # panels in adjacent columns
+    ((4, 4, 1), ["layers.2.neurons.0"]),  # the output neuron, with the loss after it
+    ((16, 16, 1), ["layers.2.neurons.0", "layers.0.neurons.3"]),
+]
+
+
+@pytest.mark.parametrize("which", ["graphviz-pure", "dot"])
+@pytest.mark.parametrize(("sizes", "detail"), DETAIL_CASES)
+def test_no_edge_crosses_a_detail_panel_and_no_labels_overlap(which: str, sizes: tuple[int, ...],
+                                                              detail: list[str]) -> None:
+    found = {r.name: r for r in renderers()}
+    if which == "dot":
+        needs("dot" in found, "system Graphviz (dot)")
+    elif which not in found:
+        pytest.skip("graphviz-pure is not installed next to this Python")
+    if sizes == (4, 4, 1) and detail == ["layers.1.neurons.2"]:  # the issue's own example
+        model = nn.MLP(2, [4, 4, 1], seed=1)
+        out = model([Value(0.5), Value(-1.0)])
+        loss = (out - 1) ** 2  # type: ignore[operator]
+        loss.backward()
+    else:
+        _, loss = moons_loss(sizes=sizes)
+    svg = svg_of(viz.draw(loss, view="network", detail=detail).source, found[which])
+    frames = _groups(svg, "detail-frame")
+    assert len(frames) == len(detail)
+    edges_drawn = _groups(svg, "edge")
+    assert len(edges_drawn) > 20
+    for frame in frames:
+        own = "p" + _title(frame).removeprefix("frame") + "_"  # the DOT names of the panel's own nodes
+        left, top, right, bottom = _bbox(frame)
+        for edge in edges_drawn:
+            if any(end.startswith(own) for end in _title(edge).split("->")):
+                continue  # the panel's own edges: into its input boxes, inside it, out of its activation
+            points = _points(edge)
+            assert points, _title(edge)
+            for (xa, ya), (xb, yb) in itertools.pairwise(points):
+                for t in (s / 20 for s in range(21)):
+                    x, y = xa + t * (xb - xa), ya + t * (yb - ya)
+                    assert not (left + 1 < x < right - 1 and top + 1 < y < bottom - 1), (
+                        f"{edge.get('id')} crosses the panel {frame.get('id')} at ({x:.1f}, {y:.1f})")
+    # the numbers on edges overlap neither each other, nor a panel, nor a circle
+    labels = [_bbox(g) for g in _groups(svg, "grad-label")]
+    terms = [_bbox(g) for g in _groups(svg, "term-label")]
+    assert terms and (labels or sizes[0] > 4)  # 16 x 16 edges between two columns: numbers only in tooltips
+    for a, b in itertools.combinations(labels + terms, 2):
+        assert not _overlap(a, b), (a, b)
+    obstacles = [_bbox(g) for g in frames + _groups(svg, "neuron") + _groups(svg, "input")]
+    for a in labels:
+        assert not any(_overlap(a, b) for b in obstacles), a

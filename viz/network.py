@@ -481,13 +481,14 @@ class _Layout:
         return right - half, y, half
 
     def in_anchor(self, net: Network, k: int, i: int) -> tuple[float, float, float]:
-        """Where the edge of a unit's input i ends (x, y) and the half-width there."""
+        """Where the edge of a unit's input i ends (x, y) and the half-width there (a panel's input box: the
+        middle of its left side, where the edge's ``headport="w"`` ends it)."""
         u = net.units[k]
         x, y = self.x[u.column], self.y[k]
         panel = self.panels.get(k)
         if panel is None:
             return x, y, self.diameters[u.column] / 2
-        return x - panel.width / 2 + panel.box_w / 2, _row_y(panel, y, ("x", i)), panel.box_w / 2
+        return x - panel.width / 2, _row_y(panel, y, ("x", i)), 0.0
 
 
 def _row_y(panel: _Panel, centre: float, row: tuple[str, int]) -> float:
@@ -555,12 +556,79 @@ def _layout(net: Network, theme: Theme, panels: dict[int, _Panel], legend_width:
         else:  # too many neurons for circles with numbers: small dots, their numbers in the tooltips
             pitch = max(avail / len(column), _DOT_PITCH)
             diameters.append(max(6.0, pitch - 2.5))
-        heights = [panels[k].height + 0.4 * pitch if k in panels else pitch for k in column]
+        stack = sorted(column, key=lambda k: k in panels)  # panels last: other neurons' edges stay above them
+        heights = [panels[k].height + 0.4 * pitch if k in panels else pitch for k in stack]
         top = sum(heights) / 2
-        for k, h in zip(column, heights):
+        for k, h in zip(stack, heights):
             y[k] = top - h / 2
             top -= h
-    return _Layout(diameter, diameters, font, number, x, widths, y, panels)
+    lay = _Layout(diameter, diameters, font, number, x, widths, y, panels)
+    if panels:
+        right = x[-1] + widths[-1] / 2
+        _clear_panels(net, lay, None if net.loss is None else right + 40 + loss_width / 2)
+    return lay
+
+
+_CLEARANCE = _LABEL_H  # between a panel and the edges passing above it: room for their numbers
+
+
+def _segments(net: Network, lay: _Layout, loss_x: float | None) -> list[tuple[float, float, float, float, set[int]]]:
+    """Every straight edge between units (and to the loss at (loss_x, 0)): its ends and the units it joins."""
+    found = []
+    for k, u in enumerate(net.units):
+        for i, src in enumerate(u.sources):
+            xa, ya, _ = lay.out_anchor(net, src)
+            xb, yb, _ = lay.in_anchor(net, k, i)
+            found.append((xa, ya, xb, yb, {src, k}))
+        if u.output and loss_x is not None:
+            xa, ya, _ = lay.out_anchor(net, k)
+            found.append((xa, ya, loss_x, 0.0, {k}))
+    return found
+
+
+def _frame(lay: _Layout, net: Network, k: int) -> tuple[float, float, float, float]:
+    """A panel's frame as drawn: left, right, bottom, top."""
+    panel = lay.panels[k]
+    cx, cy = lay.x[net.units[k].column], lay.y[k]
+    half = panel.width / 2 + 5.4  # the frame is drawn 0.15 in wider than the panel
+    return cx - half, cx + half, cy - panel.height / 2, cy + panel.height / 2
+
+
+def _clear_panels(net: Network, lay: _Layout, loss_x: float | None) -> None:
+    """Lower each panel (the last in its column) until every edge of other units passes above it.
+
+    Edges are straight lines between pinned positions, so they can be checked here: an edge that starts
+    above a panel, or crosses the panel's columns above its centre, must clear its top by
+    :data:`_CLEARANCE`. Lowering one panel moves its own edges, so this repeats until nothing moves
+    (a few rounds).
+    """
+    for _ in range(4 * len(lay.panels) + 4):
+        moved = False
+        segments = _segments(net, lay, loss_x)
+        for k in lay.panels:
+            left, right, _bottom, top = _frame(lay, net, k)
+            lowest = math.inf
+            for xa, ya, xb, yb, ends in segments:
+                if k in ends:
+                    continue
+                lo, hi = max(min(xa, xb), left), min(max(xa, xb), right)
+                if lo > hi:
+                    continue
+                if xa == xb:
+                    ys = [ya, yb]
+                else:
+                    ys = [ya + (xx - xa) / (xb - xa) * (yb - ya) for xx in (lo, hi)]
+                # It must pass above when it starts above the panel (a neuron higher in its column) or
+                # crosses the panel's columns above its centre.
+                starts_above = any(left <= xx <= right and yy > top for xx, yy in ((xa, ya), (xb, yb)))
+                if starts_above or sum(ys) / 2 >= lay.y[k]:
+                    lowest = min(lowest, *ys)
+            drop = top + _CLEARANCE - lowest
+            if drop > 0.05:
+                lay.y[k] -= drop
+                moved = True
+        if not moved:
+            return
 
 
 def network_digraph(
@@ -580,6 +648,7 @@ def network_digraph(
         sample: which sample's values the circles show when several went through the network.
         detail: module paths of neurons ("layers.1.neurons.0") drawn in detail: their scalar graph (each
             weight beside its input, the dot node, the activation) with the chain-rule term on every edge.
+            Each such panel goes last in its column, low enough that other neurons' edges pass above it.
         legend: draw the legend (None: the theme's ``legend``).
         edge_labels: write dL/dw on the weight edges: True, False, or None (where
             the edges into a column are few enough to stay readable).
@@ -708,7 +777,7 @@ def network_digraph(
                 e = tr.edges[ins[u.dot][len(u.weights) + i]]
                 term = e.contribution if e.contribution is not None else 0.0
                 fast_edge(g,
-                    out_name[src], in_name[k][i], color=theme.grad_color(term, line=True),
+                    out_name[src], in_name[k][i], headport="w", color=theme.grad_color(term, line=True),
                     penwidth=f"{theme.edge_width(term, 0.5, 4.0):.2f}", id=ids.take(f"{u.name}.in.{i}", f"in.{w}"),
                     tooltip=_tooltip(f"the value of {net.units[src].name} into {u.name} as x.{i}; "
                                      f"its gradient back: {theme.fmt(term)}{which}"),
