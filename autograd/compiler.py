@@ -17,17 +17,37 @@ Values (a model's parameters) are read at every call. As a safety net, each
 new program is traced again on another sample that meets its guards, and the
 two graphs must be the same.
 
-What fn reads by name is guarded too. Each global and closure variable that
-fn (and each plain function of the user's it reads by name, transitively) reads
-must still name the same object at every call: a notebook cell that makes a
-new model, rebinds a parameter ``w = Value(5.0)`` or a number ``scale = 3.0``
-makes the next call trace again (or raise :class:`GuardError` with
-``retrace=False``), never replay the old Values. Changing an object in place is
-not seen: a parameter's ``.data`` is read at every call, but a plain number
-stored in an attribute (``cfg.scale = 3.0``), or a Value swapped into a model's
-list, stays what the trace saw; call :meth:`Compiled.clear` after such a
-change (plain numbers are constants of the program: to vary something
-between calls, make it a Value).
+What fn reads outside its arguments is guarded too (:func:`watch`), and
+checked before every call:
+
+- each global and closure variable fn reads must still name the same object
+  (a notebook cell that makes a new model, rebinds ``w = Value(5.0)`` or
+  ``scale = 3.0``);
+- each attribute chain fn reads from one, or from ``self`` in a bound method
+  (``cfg.scale``, ``self.model``: LOAD_ATTR after LOAD_GLOBAL, LOAD_DEREF or
+  the method's LOAD_FAST self) must reach the same objects, or equal plain
+  numbers of the same type (``cfg.scale = 3.0``);
+- each list and dict, and the ``__dict__`` of each model (an object with a
+  ``parameters()`` method, or a ``forward`` of the user's), reachable from
+  those through lists, tuples, dicts and models must hold the same items
+  (``model.layers[0] = layer``, ``neuron.w[1] = Value(3.0)``, a module's
+  ``self.gain = 0.5``, ``model.eval()``);
+- the same for the user's own functions fn reads by name, and for the
+  ``forward`` (and ``__call__``) of the user's models found, transitively.
+
+A change makes the next call trace again (or raise :class:`GuardError` with
+``retrace=False``), never replay the old Values or numbers. A parameter's
+``.data`` is read at every call and needs no guard. Not seen, so call
+:meth:`Compiled.clear` after changing them: attributes read other than as a
+chain from a global or closure name (``c.scale`` in a helper that gets ``cfg``
+as an argument, unless ``c`` is a model); class attributes, properties and
+``__slots__`` (a chain stops at the first attribute not in the object's own
+``__dict__``, and guards only that it stays absent); numpy arrays changed in
+place (they are guarded by identity); the attributes of plain objects (not
+models) inside lists and dicts; a number in a list, dict or model replaced by
+an equal one of another type (``1`` by ``1.0``: the same arithmetic).
+Plain numbers are constants of each program: to vary something between
+calls without tracing again, make it a Value.
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ import dis
 import functools
 import gc
 import inspect
+import operator
 import sys
 import threading
 import types
@@ -61,7 +82,7 @@ from chainrule.autograd.program import (
 from chainrule.autograd.tracing import DataDependentGraphError, Guard, GuardError, TraceError, tracing
 
 __all__ = ["SAMPLE", "SHARED", "Compiled", "DataDependentGraphError", "GuardError", "NameGuard", "TraceError",
-           "compile", "names_read"]
+           "Watched", "compile", "names_read", "watch"]
 
 Placeholders = list[tuple[Value, int, int | None]]
 
@@ -96,24 +117,54 @@ class NameGuard:
         except ValueError:
             return _EMPTY
 
+    def holds(self) -> bool:
+        """Whether the name still stands for the same object."""
+        return self.current() is self.obj
+
     def describe(self) -> str:
         """One line for error messages."""
         kind = "global" if isinstance(self.scope, dict) else "closure variable"
         return f"{kind} '{self.name}' (read by {self.reader})"
 
 
+_ROOTS = ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF")
+
+
 @functools.lru_cache(maxsize=1024)
-def _global_names(code: types.CodeType) -> tuple[str, ...]:
-    """The global names a code object (and the lambdas and comprehensions inside it) reads."""
+def _names_in(code: types.CodeType) -> tuple[tuple[str, ...], tuple[tuple[str, str, tuple[str, ...]], ...]]:
+    """What a code object (and the lambdas and comprehensions inside it) reads by name.
+
+    Returns:
+        The global names; and the attribute chains read from a global, a
+        closure variable or (in code itself, not the code inside it) an
+        argument or local, as (kind "global", "deref" or "fast", name,
+        attributes): ``cfg.scale`` (LOAD_GLOBAL cfg, LOAD_ATTR scale) is
+        ("global", "cfg", ("scale",)).
+    """
     names: dict[str, None] = {}
+    chains: dict[tuple[str, str, tuple[str, ...]], None] = {}
     codes = [code]
     while codes:
         c = codes.pop()
-        for ins in dis.get_instructions(c):
-            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
+        root: tuple[str, str] | None = None
+        attrs: list[str] = []
+        for ins in [*dis.get_instructions(c), None]:
+            if ins is not None and root is not None and ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                attrs.append(str(ins.argval))
+                continue
+            if root is not None and attrs:
+                chains[(root[0], root[1], tuple(attrs))] = None
+            root, attrs = None, []
+            if ins is None or not isinstance(ins.argval, str):
+                continue
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
                 names[ins.argval] = None
+            if ins.opname in _ROOTS:
+                root = ("deref" if ins.opname == "LOAD_DEREF" else "global", ins.argval)
+            elif ins.opname == "LOAD_FAST" and c is code:
+                root = ("fast", ins.argval)
         codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return tuple(names)
+    return tuple(names), tuple(chains)
 
 
 def _function_of(obj: object) -> types.FunctionType | None:
@@ -130,35 +181,240 @@ def _function_of(obj: object) -> types.FunctionType | None:
     return None
 
 
+def _same(now: object, then: object) -> bool:
+    """The same object, or an equal plain number of the same type (3.0 is a new float at each assignment)."""
+    return now is then or (type(now) is type(then) and type(then) in (int, float, bool) and now == then)
+
+
+def _own_attribute(obj: object, attr: str) -> object:
+    """obj.attr if it is in obj's own ``__dict__`` (no property, no class attribute is run or read), else _EMPTY."""
+    try:
+        return vars(obj).get(attr, _EMPTY)
+    except TypeError:  # no __dict__ (slots, builtins)
+        return _EMPTY
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeGuard:
+    """An attribute chain fn reads from a global or closure variable (``cfg.scale``), and what it reached.
+
+    Each step is read from the object's own ``__dict__``: it must still hold
+    the same object, or an equal number of the same type. A step that was not
+    in the object's ``__dict__`` (a class attribute, a property) must still
+    not be; the chain is not followed past it.
+
+    Attributes:
+        root: the guard of the name the chain starts at.
+        attrs: the attribute names, in order.
+        seen: the object found at each step (_EMPTY for the last one if it was not in the ``__dict__``).
+    """
+
+    root: NameGuard
+    attrs: tuple[str, ...]
+    seen: tuple[object, ...]
+
+    def holds(self) -> bool:
+        """Whether every step of the chain still reaches the same object (or an equal number)."""
+        obj = self.root.current()
+        for attr, then in zip(self.attrs, self.seen):
+            obj = _own_attribute(obj, attr)
+            if not _same(obj, then):
+                return False
+        return True
+
+    def describe(self) -> str:
+        """One line for error messages."""
+        return f"attribute '{'.'.join((self.root.name, *self.attrs[:len(self.seen)]))}' (read by {self.root.reader})"
+
+
+@dataclass(frozen=True, eq=False)
+class ContentGuard:
+    """A container reachable from what fn reads, and a shallow copy of it when fn was traced.
+
+    A list or dict, or the ``__dict__`` of a model (an object with a
+    ``parameters()`` method, or a ``forward`` of the user's), found from the
+    names fn reads, their attribute chains, and the modules, lists, tuples and
+    dicts inside them. Its items must be the same objects (plain numbers: equal).
+
+    Attributes:
+        obj: the container (for a model: the model, whose ``__dict__`` is compared).
+        copy: its items when fn was traced.
+        where: its path from the name fn reads, for error messages.
+    """
+
+    obj: object
+    copy: list[Any] | dict[Any, Any]
+    where: str
+
+    def live(self) -> list[Any] | dict[Any, Any]:
+        """The container now (for a model, its ``__dict__``)."""
+        return self.obj if isinstance(self.obj, (list, dict)) else vars(self.obj)
+
+    def holds(self) -> bool:
+        """Whether the container holds the same items (compared by identity first, as list and dict ``==`` do)."""
+        try:
+            return bool(self.live() == self.copy)
+        except Exception:
+            return False
+
+    def describe(self) -> str:
+        """One line for error messages."""
+        return f"contents of '{self.where}'"
+
+
+Watch = NameGuard | AttributeGuard | ContentGuard
+
+
+class Watched:
+    """The guards of :func:`watch`, checked at every call of a compiled function.
+
+    Args:
+        guards: from :func:`watch`.
+    """
+
+    def __init__(self, guards: list[Watch]) -> None:
+        self.guards = guards
+        self._names = [g for g in guards if not isinstance(g, ContentGuard)]
+        contents = [g for g in guards if isinstance(g, ContentGuard)]
+        # All containers in one comparison of two lists, in C: each live container against its copy.
+        self._models = [g.obj for g in contents if not isinstance(g.obj, (list, dict))]
+        self._dicts = [vars(m) for m in self._models]
+        self._live = [g.live() for g in contents]
+        self._copies = [g.copy for g in contents]
+
+    def broken(self) -> Watch | None:
+        """The first guard that no longer holds, or None."""
+        for guard in self._names:
+            if not guard.holds():
+                return guard
+        try:
+            if all(map(operator.is_, map(vars, self._models), self._dicts)) and self._live == self._copies:
+                return None
+        except Exception:
+            pass
+        return next((g for g in self.guards if not g.holds()), None)
+
+
+def _is_model(obj: object) -> bool:
+    """An object whose ``__dict__`` is watched: it has a ``parameters()`` method or a forward of the user's."""
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.MethodType, Value)):
+        return False
+    if not hasattr(obj, "__dict__"):
+        return False
+    return callable(getattr(type(obj), "parameters", None)) or _user_method(obj, "forward") is not None
+
+
+def _user_method(obj: object, name: str) -> types.FunctionType | None:
+    """The function behind type(obj).name, if it is the user's (not a library's)."""
+    f = _function_of(getattr(type(obj), name, None))
+    if f is None or str(getattr(f, "__module__", None) or "").split(".")[0] in _LIBRARIES:
+        return None
+    return f
+
+
+def _contents(roots: list[tuple[object, str]], functions: list[object], seen: set[int]) -> list[ContentGuard]:
+    """Shallow copies of the lists, dicts and models reachable from roots (less those in seen, which grows);
+    the user's forwards (and ``__call__``) found there go to functions."""
+    guards: list[ContentGuard] = []
+    stack = list(reversed(roots))
+    while stack:
+        obj, where = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, list):
+            guards.append(ContentGuard(obj, list(obj), where))
+            items: Any = ((f"{where}[{i}]", item) for i, item in enumerate(obj))
+        elif isinstance(obj, tuple):
+            items = ((f"{where}[{i}]", item) for i, item in enumerate(obj))
+        elif isinstance(obj, dict):
+            guards.append(ContentGuard(obj, dict(obj), where))
+            items = ((f"{where}[{key!r}]", item) for key, item in obj.items())
+        elif _is_model(obj):
+            guards.append(ContentGuard(obj, dict(vars(obj)), where))
+            items = ((f"{where}.{key}", item) for key, item in vars(obj).items())
+            functions.extend(f for f in (_user_method(obj, "forward"), _user_method(obj, "__call__")) if f)
+        else:
+            continue
+        stack.extend((item, path) for path, item in items
+                     if isinstance(item, (list, tuple, dict)) or (not isinstance(item, Value) and _is_model(item)))
+    return guards
+
+
 def names_read(fn: Callable[..., Any]) -> list[NameGuard]:
     """The globals and closure variables fn reads, following the user's own functions it reads by name.
 
     Functions of chainrule, numpy, the standard library and a few other
     libraries are not followed (their names are not the user's to rebind).
     """
-    guards: list[NameGuard] = []
+    return [w for w in watch(fn) if isinstance(w, NameGuard)]
+
+
+def watch(fn: Callable[..., Any]) -> list[Watch]:
+    """Everything a compiled fn's programs rely on outside its arguments, as it stands now.
+
+    The globals and closure variables fn reads (:class:`NameGuard`), the
+    attribute chains it reads from them (:class:`AttributeGuard`), and the
+    lists, dicts and models reachable from those (:class:`ContentGuard`),
+    following the user's own functions fn reads by name and the ``forward``
+    (and ``__call__``) of the user's models it reaches. Functions of
+    chainrule, numpy, the standard library and a few other libraries are not
+    followed (their names are not the user's to rebind).
+
+    Returns:
+        The guards; each has ``holds()`` and ``describe()``.
+    """
+    guards: list[Watch] = []
     seen: set[int] = set()
     stack: list[object] = [fn]
+    contents_seen: set[int] = set()
     while stack and len(seen) < MAX_NAMED_FUNCTIONS:
-        f = _function_of(stack.pop())
+        obj = stack.pop()
+        f = _function_of(obj)
         if f is None or id(f) in seen:
             continue
         seen.add(id(f))
         if str(getattr(f, "__module__", None) or "").split(".")[0] in _LIBRARIES and f is not _function_of(fn):
             continue
         reader = f"{f.__qualname__} in {f.__code__.co_filename.rsplit('/', 1)[-1]}"
+        bound = obj.__self__ if isinstance(obj, types.MethodType) and f.__code__.co_argcount else _EMPTY
         scope = f.__globals__
-        for name in _global_names(f.__code__):
+        names, chains = _names_in(f.__code__)
+        by_name: dict[tuple[str, str], NameGuard] = {}
+        for name in names:
             obj = scope.get(name, _EMPTY)
             if obj is not _EMPTY:
-                guards.append(NameGuard(scope, name, obj, reader))
-                stack.append(obj)
+                by_name["global", name] = NameGuard(scope, name, obj, reader)
         for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
             guard = NameGuard(cell, name, _EMPTY, reader)
-            guard = NameGuard(cell, name, guard.current(), reader)
+            by_name["deref", name] = NameGuard(cell, name, guard.current(), reader)
+        if bound is not _EMPTY:  # a bound method: its first argument (self) is the object it is bound to
+            me = f.__code__.co_varnames[0]
+            by_name["fast", me] = by_name["deref", me] = NameGuard(types.CellType(bound), me, bound, reader)
+        roots: list[tuple[object, str]] = []
+        for guard in by_name.values():
             guards.append(guard)
             stack.append(guard.obj)
+            roots.append((guard.obj, guard.name))
+        for kind, name, attrs in chains:
+            root = by_name.get((kind, name))
+            if root is None or _library_module(root.obj):
+                continue
+            obj, reached = root.obj, []
+            for attr in attrs:
+                obj = _own_attribute(obj, attr)
+                reached.append(obj)
+                if obj is _EMPTY:
+                    break
+                stack.append(obj)
+                roots.append((obj, ".".join((name, *attrs[: len(reached)]))))
+            guards.append(AttributeGuard(root, attrs, tuple(reached)))
+        guards.extend(_contents(roots, stack, contents_seen))
     return guards
+
+
+def _library_module(obj: object) -> bool:
+    return isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] in _LIBRARIES
 
 
 class _NoCollection:
@@ -189,9 +445,10 @@ class Compiled:
             cannot see; 1 turns it off.
         retrace: when a row breaks a guard (fn steers Python by the data, as
             ``if x.data > 0:``), trace another program for such rows (True), or
-            raise :class:`GuardError` (False); likewise when a global or
-            closure variable fn reads names another object than at the trace
-            (a new model): trace again, or raise.
+            raise :class:`GuardError` (False); likewise when something fn
+            reads outside its arguments has changed since the trace (a new
+            model, a layer swapped into one, ``cfg.scale = 3.0``; see the
+            module docstring): trace again, or raise.
         max_programs: the most programs kept per input shape; a function that
             needs more raises :class:`DataDependentGraphError`.
 
@@ -214,7 +471,7 @@ class Compiled:
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
         self._scalar = True  # fn returns one Value (else a list), known after the first trace
         self._lock = threading.RLock()
-        self._name_guards: list[NameGuard] = []
+        self._watched = Watched([])
         try:
             self._names = [p.name for p in inspect.signature(fn).parameters.values()]
         except (TypeError, ValueError):
@@ -348,29 +605,30 @@ class Compiled:
         return result, scalar_rows
 
     def _check_names(self) -> None:
-        """Before a call: drop every program when a name fn reads now stands for another object."""
+        """Before a call: drop every program when something fn reads outside its arguments has changed."""
         if not any(self._programs.values()):
-            self._name_guards = names_read(self.fn)  # the objects the coming trace will see
+            self._watched = Watched(watch(self.fn))  # the objects the coming trace will see
             return
-        for guard in self._name_guards:
-            if guard.current() is not guard.obj:
-                if not self.retrace:
-                    raise GuardError(
-                        f"compile(): the {guard.describe()} names another object than when fn was traced: its "
-                        "programs hold the old one's Values and numbers. Pass retrace=True (the default) to trace "
-                        "again, or call clear() after the change."
-                    )
-                self.clear()
-                self._name_guards = names_read(self.fn)
-                return
+        guard = self._watched.broken()
+        if guard is None:
+            return
+        if not self.retrace:
+            raise GuardError(
+                f"compile(): the {guard.describe()} holds another object or number than when fn was traced: its "
+                "programs hold the old Values and numbers. Pass retrace=True (the default) to trace again, or "
+                "call clear() after the change."
+            )
+        self.clear()
+        self._watched = Watched(watch(self.fn))
 
     def clear(self) -> None:
         """Forget every traced program: the next call traces fn again.
 
-        Needed only after a change the guards cannot see: a plain number or a
-        Value swapped inside an object fn reads (``model.layers[0] = ...``).
-        Rebinding a name fn reads, or setting a parameter's ``.data``, needs
-        no call.
+        Needed only after a change the guards cannot see (listed in the
+        module docstring: a class attribute, a numpy array changed in place,
+        an attribute read through a function argument). Rebinding a name fn
+        reads, swapping a layer or parameter into a model, setting a number
+        attribute fn reads, or setting a parameter's ``.data`` needs no call.
         """
         with self._lock:
             self._programs.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -506,11 +507,161 @@ def test_a_parameter_object_rebound_between_calls_gets_its_gradient() -> None:
     assert compiled.programs == 1
 
 
-def test_clear_forgets_the_programs_after_a_change_inside_an_object() -> None:
+def test_clear_forgets_the_programs() -> None:
     model = nn.MLP(2, [3, 1], seed=0)
     data = np.array([[0.5, -1.0], [2.0, 0.25]])
     compiled = compile_batch(lambda x: model(x))
     compiled(data)
-    model.layers[1] = nn.MLP(3, [1], seed=5).layers[0]  # swapped in place: the name 'model' still holds
     compiled.clear()
+    assert compiled.programs == 0
     np.testing.assert_allclose(compiled(data), [model([Value(a) for a in row]).data for row in data], rtol=1e-13)
+    assert compiled.programs == 1
+
+
+_DATA2 = np.array([[0.5, -1.0], [2.0, 0.25], [-1.5, 0.75]])
+
+
+def test_a_layer_swapped_into_a_model_traces_again() -> None:
+    model = nn.MLP(2, [3, 1], seed=0)
+    compiled = compile_batch(lambda x: model(x))
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    model.layers[1] = nn.MLP(3, [1], seed=5).layers[0]  # in place: the name 'model' still holds
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    model.layers[0].neurons[2].w[1] = Value(3.0)  # one parameter swapped deep inside
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    model.layers.append(nn.MLP(1, [1], seed=6).layers[0])  # a layer more
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    strict = compile_batch(lambda x: model(x), retrace=False)
+    strict(_DATA2)
+    model.layers[0].neurons[0].b = Value(-2.0)
+    with pytest.raises(GuardError, match=r"contents of 'model.layers\[0\].neurons\[0\]'"):
+        strict(_DATA2)
+
+
+def test_a_model_reached_through_an_attribute_traces_again_when_replaced() -> None:
+    class Trainer:  # as the benchmark's adapter: fn reads self.model and self.params from a closure
+        def __init__(self, seed: int) -> None:
+            self.model = nn.MLP(2, [3, 1], seed=seed)
+            self.params = self.model.parameters()
+
+    t = Trainer(0)
+
+    def loss(x: list[Value]) -> Value:
+        return t.model(x) + 1e-2 * autograd.sum([p * p for p in t.params])
+
+    compiled = compile_batch(loss)
+    _assert_same(loss, [_DATA2], t.params, compiled)
+    t.model = nn.MLP(2, [3, 1], seed=1)  # t.params still the old list
+    _assert_same(loss, [_DATA2], t.model.parameters(), compiled)
+    t.params[0] = t.model.parameters()[0]  # the list t.params holds is changed in place
+    _assert_same(loss, [_DATA2], t.params, compiled)
+    strict = compile_batch(loss, retrace=False)
+    strict(_DATA2)
+    t.model = nn.MLP(2, [3, 1], seed=2)
+    with pytest.raises(GuardError, match=r"attribute 't\.model'"):
+        strict(_DATA2)
+
+
+class _Config:
+    def __init__(self) -> None:
+        self.scale = 2.0
+        self.inner = types.SimpleNamespace(shift=0.5, on=True)
+
+
+_cfg = _Config()
+
+
+def _scaled(x: list[Value], w: Value) -> Value:
+    y = w * x[0] * _cfg.scale + _cfg.inner.shift
+    return y * 2 if _cfg.inner.on else y
+
+
+def test_a_number_in_an_attribute_fn_reads_traces_again_when_set() -> None:
+    w = Value(0.7, "w")
+    compiled = compile_batch(lambda x: _scaled(x, w))
+    _assert_same(lambda x: _scaled(x, w), [_DATA2], [w], compiled)
+    for change in ("scale", "shift", "on"):
+        if change == "scale":
+            _cfg.scale = 3.0
+        elif change == "shift":
+            _cfg.inner.shift = -1.25  # two attributes deep
+        else:
+            _cfg.inner.on = False  # a bool that steers Python
+        _assert_same(lambda x: _scaled(x, w), [_DATA2], [w], compiled)
+    assert compiled.programs == 1  # each change dropped the old program
+    strict = compile_batch(lambda x: _scaled(x, w), retrace=False)
+    strict(_DATA2)
+    _cfg.scale = 4.0
+    with pytest.raises(GuardError, match=r"attribute '_cfg.scale' \(read by _scaled"):
+        strict(_DATA2)
+    _cfg.scale = 4.0  # the same number again, a new float object: no retrace needed
+    k = compile_batch(lambda x: _scaled(x, w), retrace=False)
+    k(_DATA2)
+    _cfg.scale = float("4.0")
+    k(_DATA2)
+
+
+_offset = 0.25
+
+
+class _Shifted(nn.Module):
+    """A user's module whose forward reads a global and its own plain-number attribute."""
+
+    def __init__(self) -> None:
+        self.lin = nn.MLP(2, [2, 1], seed=0)
+        self.gain = 1.5
+
+    def forward(self, x: list[Value]) -> Value:
+        return self.lin(x) * self.gain + _offset
+
+
+def test_names_and_numbers_read_in_a_users_forward_are_guarded() -> None:
+    global _offset
+    model = _Shifted()
+    compiled = compile_batch(lambda x: model(x))
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    _offset = -3.0  # a global read inside forward, not by fn
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    model.gain = 0.5  # a number attribute of the model
+    _assert_same(lambda x: model(x), [_DATA2], model.parameters(), compiled)
+    inner = compile_batch(lambda x: [model(x)])  # the model inside a list: found all the same
+    inner(_DATA2)
+    strict = compile_batch(lambda x: model(x), retrace=False)
+    strict(_DATA2)
+    _offset = 1.0
+    with pytest.raises(GuardError, match=r"global '_offset' \(read by _Shifted.forward"):
+        strict(_DATA2)
+
+
+def test_training_without_changes_keeps_one_program() -> None:
+    model = nn.MLP(2, [4, 1], seed=0)
+    compiled = compile_batch(lambda x: model(x) * model(x))
+    for _ in range(3):
+        compiled.backward(_DATA2, accumulate=False, update=lambda p, g: p - 0.1 * g)
+    assert compiled.programs == 1
+    model.eval()  # the training flag is part of what forward may read
+    compiled(_DATA2)
+    assert compiled.programs == 1
+
+
+def test_a_bound_method_guards_what_it_reads_through_self() -> None:
+    class Task:
+        def __init__(self) -> None:
+            self.model = nn.MLP(2, [3, 1], seed=0)
+            self.cfg = types.SimpleNamespace(weight=0.5)
+
+        def loss(self, x: list[Value]) -> Value:
+            return self.model(x) * self.cfg.weight
+
+    task = Task()
+    compiled = compile_batch(task.loss)
+    _assert_same(task.loss, [_DATA2], task.model.parameters(), compiled)
+    task.cfg.weight = -2.0  # a number two attributes from self
+    _assert_same(task.loss, [_DATA2], task.model.parameters(), compiled)
+    task.model = nn.MLP(2, [3, 1], seed=1)
+    _assert_same(task.loss, [_DATA2], task.model.parameters(), compiled)
+    strict = compile_batch(task.loss, retrace=False)
+    strict(_DATA2)
+    task.cfg.weight = 4.0
+    with pytest.raises(GuardError, match=r"attribute 'self\.cfg\.weight' \(read by .*Task\.loss"):
+        strict(_DATA2)
