@@ -324,19 +324,21 @@ def _contents(roots: list[tuple[object, str]], functions: list[object], seen: se
         seen.add(id(obj))
         if isinstance(obj, list):
             guards.append(ContentGuard(obj, list(obj), where))
-            items: Any = ((f"{where}[{i}]", item) for i, item in enumerate(obj))
+            items: Any = enumerate(obj)
+            path = "{}[{!r}]"
         elif isinstance(obj, tuple):
-            items = ((f"{where}[{i}]", item) for i, item in enumerate(obj))
+            items, path = enumerate(obj), "{}[{!r}]"
         elif isinstance(obj, dict):
             guards.append(ContentGuard(obj, dict(obj), where))
-            items = ((f"{where}[{key!r}]", item) for key, item in obj.items())
+            items, path = obj.items(), "{}[{!r}]"
         elif _is_model(obj):
             guards.append(ContentGuard(obj, dict(vars(obj)), where))
-            items = ((f"{where}.{key}", item) for key, item in vars(obj).items())
+            items, path = vars(obj).items(), "{}.{}"
             functions.extend(f for f in (_user_method(obj, "forward"), _user_method(obj, "__call__")) if f)
         else:
             continue
-        stack.extend((item, path) for path, item in items
+        # The path is made only for what is followed (not for each of a layer's Values).
+        stack.extend((item, path.format(where, key)) for key, item in items
                      if isinstance(item, (list, tuple, dict)) or (not isinstance(item, Value) and _is_model(item)))
     return guards
 
