@@ -32,6 +32,9 @@ checked before every call:
   those through lists, tuples, dicts and models must hold the same items
   (``model.layers[0] = layer``, ``neuron.w[1] = Value(3.0)``, a module's
   ``self.gain = 0.5``, ``model.eval()``);
+- each numpy array reached the same way must hold the same shape, dtype and
+  values (a copy is kept; an array changed in place, ``mean[0] = 2.0``, is
+  seen);
 - the same for the user's own functions fn reads by name, and for the
   ``forward`` (and ``__call__``) of the user's models found, transitively.
 
@@ -42,8 +45,7 @@ A change makes the next call trace again (or raise :class:`GuardError` with
 chain from a global or closure name (``c.scale`` in a helper that gets ``cfg``
 as an argument, unless ``c`` is a model); class attributes, properties and
 ``__slots__`` (a chain stops at the first attribute not in the object's own
-``__dict__``, and guards only that it stays absent); numpy arrays changed in
-place (they are guarded by identity); the attributes of plain objects (not
+``__dict__``, and guards only that it stays absent); the attributes of plain objects (not
 models) inside lists and dicts; a number in a list, dict or model replaced by
 an equal one of another type (``1`` by ``1.0``: the same arithmetic).
 Plain numbers are constants of each program: to vary something between
@@ -262,7 +264,41 @@ class ContentGuard:
         return f"contents of '{self.where}'"
 
 
-Watch = NameGuard | AttributeGuard | ContentGuard
+@dataclass(frozen=True, eq=False)
+class ArrayGuard:
+    """A numpy array reachable from what fn reads, and a copy of it when fn was traced.
+
+    Numbers read from it became constants of the programs, so it must hold
+    the same values (nan equal to nan), shape and dtype: an array changed in
+    place makes the next call trace again. The copy costs the array's size in
+    memory, and each call compares it (about 1 ns per element).
+
+    Attributes:
+        obj: the array.
+        copy: its contents when fn was traced.
+        where: its path from the name fn reads, for error messages.
+    """
+
+    obj: np.ndarray
+    copy: np.ndarray
+    where: str
+
+    def holds(self) -> bool:
+        """Whether the array still holds the same shape, dtype and values."""
+        a, b = self.obj, self.copy
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        try:
+            return bool(np.array_equal(a, b, equal_nan=True))
+        except TypeError:  # a dtype without nan (object, strings): plain equality
+            return bool(np.array_equal(a, b))
+
+    def describe(self) -> str:
+        """One line for error messages."""
+        return f"values of the array '{self.where}'"
+
+
+Watch = NameGuard | AttributeGuard | ContentGuard | ArrayGuard
 
 
 class Watched:
@@ -312,16 +348,20 @@ def _user_method(obj: object, name: str) -> types.FunctionType | None:
     return f
 
 
-def _contents(roots: list[tuple[object, str]], functions: list[object], seen: set[int]) -> list[ContentGuard]:
-    """Shallow copies of the lists, dicts and models reachable from roots (less those in seen, which grows);
-    the user's forwards (and ``__call__``) found there go to functions."""
-    guards: list[ContentGuard] = []
+def _contents(roots: list[tuple[object, str]], functions: list[object], seen: set[int]
+              ) -> list[ContentGuard | ArrayGuard]:
+    """Shallow copies of the lists, dicts and models reachable from roots, and copies of the numpy arrays
+    (less those in seen, which grows); the user's forwards (and ``__call__``) found there go to functions."""
+    guards: list[ContentGuard | ArrayGuard] = []
     stack = list(reversed(roots))
     while stack:
         obj, where = stack.pop()
         if id(obj) in seen:
             continue
         seen.add(id(obj))
+        if isinstance(obj, np.ndarray):
+            guards.append(ArrayGuard(obj, obj.copy(), where))
+            continue
         if isinstance(obj, list):
             guards.append(ContentGuard(obj, list(obj), where))
             items: Any = enumerate(obj)
@@ -339,7 +379,8 @@ def _contents(roots: list[tuple[object, str]], functions: list[object], seen: se
             continue
         # The path is made only for what is followed (not for each of a layer's Values).
         stack.extend((item, path.format(where, key)) for key, item in items
-                     if isinstance(item, (list, tuple, dict)) or (not isinstance(item, Value) and _is_model(item)))
+                     if isinstance(item, (list, tuple, dict, np.ndarray))
+                     or (not isinstance(item, Value) and _is_model(item)))
     return guards
 
 
@@ -627,8 +668,8 @@ class Compiled:
         """Forget every traced program: the next call traces fn again.
 
         Needed only after a change the guards cannot see (listed in the
-        module docstring: a class attribute, a numpy array changed in place,
-        an attribute read through a function argument). Rebinding a name fn
+        module docstring: a class attribute or property, an attribute read
+        through a function argument). Rebinding a name fn
         reads, swapping a layer or parameter into a model, setting a number
         attribute fn reads, or setting a parameter's ``.data`` needs no call.
         """

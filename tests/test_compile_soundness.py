@@ -601,6 +601,36 @@ def test_a_number_in_an_attribute_fn_reads_traces_again_when_set() -> None:
     k(_DATA2)
 
 
+_mean = np.array([0.5, -0.25])
+_stats = types.SimpleNamespace(scale=[np.array([2.0, float("nan")])])
+
+
+def _normalised(x: list[Value], w: Value) -> Value:
+    """Reads a global array and an array inside a list reached by an attribute chain."""
+    s = _stats.scale[0]
+    return w * (x[0] - _mean[0]) * s[0] + (x[1] - _mean[1]) * (1.0 if np.isnan(s[1]) else float(s[1]))
+
+
+def test_a_numpy_array_changed_in_place_traces_again() -> None:
+    w = Value(0.7, "w")
+    compiled = compile_batch(lambda x: _normalised(x, w))
+    _assert_same(lambda x: _normalised(x, w), [_DATA2], [w], compiled)
+    _assert_same(lambda x: _normalised(x, w), [_DATA2], [w], compiled)  # nan == nan: no change, no retrace
+    assert compiled.programs == 1
+    _mean[0] = 2.0  # a global array, in place
+    _assert_same(lambda x: _normalised(x, w), [_DATA2], [w], compiled)
+    _stats.scale[0][0] = -3.0  # an array inside a list, reached by an attribute chain
+    _assert_same(lambda x: _normalised(x, w), [_DATA2], [w], compiled)
+    _stats.scale[0][1] = 5.0  # the nan that steered Python's branch
+    _assert_same(lambda x: _normalised(x, w), [_DATA2], [w], compiled)
+    assert compiled.programs == 1  # each change dropped the old program
+    strict = compile_batch(lambda x: _normalised(x, w), retrace=False)
+    strict(_DATA2)
+    _mean[1] = 1.0
+    with pytest.raises(GuardError, match=r"values of the array '_mean'"):
+        strict(_DATA2)
+
+
 _offset = 0.25
 
 
