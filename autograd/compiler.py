@@ -28,10 +28,12 @@ checked before every call:
   the method's LOAD_FAST self) must reach the same objects, or equal plain
   numbers of the same type (``cfg.scale = 3.0``);
 - each list and dict, and the ``__dict__`` of each model (an object with a
-  ``parameters()`` method, or a ``forward`` of the user's), reachable from
-  those through lists, tuples, dicts and models must hold the same items
-  (``model.layers[0] = layer``, ``neuron.w[1] = Value(3.0)``, a module's
-  ``self.gain = 0.5``, ``model.eval()``);
+  ``parameters()`` method, or a ``forward`` of the user's) and of each
+  object of the user's own classes (or a SimpleNamespace), reachable from
+  those through lists, tuples, dicts and such objects must hold the same
+  items (``model.layers[0] = layer``, ``neuron.w[1] = Value(3.0)``, a
+  module's ``self.gain = 0.5``, ``model.eval()``, ``cfg.scale = 3.0`` read
+  by a helper that gets ``cfg`` as an argument);
 - each numpy array reached the same way must hold the same shape, dtype and
   values (a copy is kept; an array changed in place, ``mean[0] = 2.0``, is
   seen);
@@ -41,13 +43,12 @@ checked before every call:
 A change makes the next call trace again (or raise :class:`GuardError` with
 ``retrace=False``), never replay the old Values or numbers. A parameter's
 ``.data`` is read at every call and needs no guard. Not seen, so call
-:meth:`Compiled.clear` after changing them: attributes read other than as a
-chain from a global or closure name (``c.scale`` in a helper that gets ``cfg``
-as an argument, unless ``c`` is a model); class attributes, properties and
+:meth:`Compiled.clear` after changing them: class attributes, properties and
 ``__slots__`` (a chain stops at the first attribute not in the object's own
-``__dict__``, and guards only that it stays absent); the attributes of plain objects (not
-models) inside lists and dicts; a number in a list, dict or model replaced by
-an equal one of another type (``1`` by ``1.0``: the same arithmetic).
+``__dict__``, and guards only that it stays absent); the state of objects of
+libraries' classes (other than models, lists, dicts, tuples and numpy
+arrays); a number in a list, dict or object replaced by an equal one of
+another type (``1`` by ``1.0``: the same arithmetic).
 Plain numbers are constants of each program: to vary something between
 calls without tracing again, make it a Value.
 """
@@ -234,9 +235,10 @@ class ContentGuard:
     """A container reachable from what fn reads, and a shallow copy of it when fn was traced.
 
     A list or dict, or the ``__dict__`` of a model (an object with a
-    ``parameters()`` method, or a ``forward`` of the user's), found from the
-    names fn reads, their attribute chains, and the modules, lists, tuples and
-    dicts inside them. Its items must be the same objects (plain numbers: equal).
+    ``parameters()`` method, or a ``forward`` of the user's) or of an object
+    of the user's own classes, found from the names fn reads, their attribute
+    chains, and the objects, lists, tuples and dicts inside them. Its items
+    must be the same objects (plain numbers: equal).
 
     Attributes:
         obj: the container (for a model: the model, whose ``__dict__`` is compared).
@@ -340,6 +342,22 @@ def _is_model(obj: object) -> bool:
     return callable(getattr(type(obj), "parameters", None)) or _user_method(obj, "forward") is not None
 
 
+def _is_users_object(obj: object) -> bool:
+    """A plain object whose ``__dict__`` is watched: an instance of the user's own class, or a SimpleNamespace."""
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.MethodType, Value)):
+        return False
+    if not hasattr(obj, "__dict__"):
+        return False
+    if isinstance(obj, types.SimpleNamespace):
+        return True
+    return str(getattr(type(obj), "__module__", None) or "").split(".")[0] not in _LIBRARIES
+
+
+def _watched(obj: object) -> bool:
+    """Whether the walk keeps a copy of obj's ``__dict__`` and follows what it holds."""
+    return _is_model(obj) or _is_users_object(obj)
+
+
 def _user_method(obj: object, name: str) -> types.FunctionType | None:
     """The function behind type(obj).name, if it is the user's (not a library's)."""
     f = _function_of(getattr(type(obj), name, None))
@@ -371,7 +389,7 @@ def _contents(roots: list[tuple[object, str]], functions: list[object], seen: se
         elif isinstance(obj, dict):
             guards.append(ContentGuard(obj, dict(obj), where))
             items, path = obj.items(), "{}[{!r}]"
-        elif _is_model(obj):
+        elif _watched(obj):
             guards.append(ContentGuard(obj, dict(vars(obj)), where))
             items, path = vars(obj).items(), "{}.{}"
             functions.extend(f for f in (_user_method(obj, "forward"), _user_method(obj, "__call__")) if f)
@@ -380,7 +398,7 @@ def _contents(roots: list[tuple[object, str]], functions: list[object], seen: se
         # The path is made only for what is followed (not for each of a layer's Values).
         stack.extend((item, path.format(where, key)) for key, item in items
                      if isinstance(item, (list, tuple, dict, np.ndarray))
-                     or (not isinstance(item, Value) and _is_model(item)))
+                     or (not isinstance(item, Value) and _watched(item)))
     return guards
 
 

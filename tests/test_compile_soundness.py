@@ -631,6 +631,42 @@ def test_a_numpy_array_changed_in_place_traces_again() -> None:
         strict(_DATA2)
 
 
+class _Knobs:
+    """A user's plain object (no parameters(), no forward)."""
+
+    def __init__(self) -> None:
+        self.gain = 2.0
+        self.inner = types.SimpleNamespace(bias=0.5)
+
+
+_knobs = [_Knobs()]
+
+
+def _apply_knobs(x: Value, k: _Knobs) -> Value:
+    """A helper that reads attributes through its argument."""
+    return x * k.gain + k.inner.bias
+
+
+def _knobbed(x: list[Value], w: Value) -> Value:
+    return _apply_knobs(w * x[0], _knobs[0]) + x[1]
+
+
+def test_attributes_a_helper_reads_through_its_argument_trace_again_when_set() -> None:
+    w = Value(0.7, "w")
+    compiled = compile_batch(lambda x: _knobbed(x, w))
+    _assert_same(lambda x: _knobbed(x, w), [_DATA2], [w], compiled)
+    _knobs[0].gain = -1.5  # a plain object inside a list, read by a helper through its argument
+    _assert_same(lambda x: _knobbed(x, w), [_DATA2], [w], compiled)
+    _knobs[0].inner.bias = 4.0  # a SimpleNamespace one attribute deeper
+    _assert_same(lambda x: _knobbed(x, w), [_DATA2], [w], compiled)
+    assert compiled.programs == 1
+    strict = compile_batch(lambda x: _knobbed(x, w), retrace=False)
+    strict(_DATA2)
+    _knobs[0].gain = 9.0
+    with pytest.raises(GuardError, match=r"contents of '_knobs\[0\]'"):
+        strict(_DATA2)
+
+
 _offset = 0.25
 
 
