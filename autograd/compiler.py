@@ -84,8 +84,8 @@ from chainrule.autograd.program import (
 )
 from chainrule.autograd.tracing import DataDependentGraphError, Guard, GuardError, TraceError, tracing
 
-__all__ = ["SAMPLE", "SHARED", "Compiled", "DataDependentGraphError", "GuardError", "NameGuard", "TraceError",
-           "Watched", "compile", "names_read", "watch"]
+__all__ = ["SAMPLE", "SHARED", "ArrayGuard", "AttributeGuard", "Compiled", "ContentGuard", "DataDependentGraphError",
+           "GuardError", "NameGuard", "TraceError", "Watched", "compile", "names_read", "watch"]
 
 Placeholders = list[tuple[Value, int, int | None]]
 
@@ -416,7 +416,8 @@ def watch(fn: Callable[..., Any]) -> list[Watch]:
 
     The globals and closure variables fn reads (:class:`NameGuard`), the
     attribute chains it reads from them (:class:`AttributeGuard`), and the
-    lists, dicts and models reachable from those (:class:`ContentGuard`),
+    lists, dicts and objects reachable from those (:class:`ContentGuard`)
+    and their numpy arrays (:class:`ArrayGuard`),
     following the user's own functions fn reads by name and the ``forward``
     (and ``__call__``) of the user's models it reaches. Functions of
     chainrule, numpy, the standard library and a few other libraries are not
