@@ -233,15 +233,18 @@ def unpacked_sdist(dist: Path, tmp_path: Path) -> Iterator[Path]:
 def test_sdist_test_suite_passes_from_the_unpacked_tree(
     unpacked_sdist: Path, wheelhouse: Path, dist: Path, tmp_path: Path
 ) -> None:
-    """Install the unpacked sdist editable, as its user would, and run the fast tests from it.
+    """Install the unpacked sdist editable, as its user would, collect every test from it and run the fast ones
+    that read the repository's files.
 
     chainrule is the sdist's, built by its own build backend (with build isolation: its build requirements
     must be enough), and its runtime dependencies are installed into the scratch venv (graphviz-pure's program
     must sit beside its Python). The test tools come from this venv, by a .pth line that adds its
     site-packages after the scratch venv's own, so they are not installed again. (Editable, because
     ``python -m pytest`` puts the tree on sys.path, and its chainrule/ lacks the subpackages that a regular
-    install maps into it.) The PyTorch comparisons are left to the main run: they need no file of the sdist
-    beyond their own, and collecting them still imports them.
+    install maps into it.) Every test module is collected (so each imports and finds its own files); the
+    fast tests of the modules that read files outside the package (the CLI, README, docs, notebooks, .ci,
+    packaging) run, with the engine's as a sample of the rest: the other modules need no file of the sdist
+    beyond their own, and the main run runs them (running all of them again here cost CI about two minutes).
     """
     tree = unpacked_sdist
     assert not (tree / ".git").exists()
@@ -254,8 +257,16 @@ def test_sdist_test_suite_passes_from_the_unpacked_tree(
     assert Path(where) == tree / "autograd" / "__init__.py"
 
     env = _clean_env() | {"CHAINRULE_HYPOTHESIS": "quick"}
+    pytest_ = [venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    collected = subprocess.run([*pytest_, "--collect-only"], cwd=tree, env=env, capture_output=True, text=True,
+                               timeout=600)
+    last = collected.stdout.strip().splitlines()[-1]
+    assert collected.returncode == 0 and "error" not in last, collected.stdout[-3000:] + collected.stderr[-3000:]
+    assert len(list((tree / "tests").glob("test_*.py"))) == len(list(Path(__file__).parent.glob("test_*.py")))
+    reading = ["test_cli.py", "test_docs.py", "test_notebooks.py", "test_packaging.py", "test_readme.py",
+               "test_typecheck.py", "test_engine.py"]
     result = subprocess.run(
-        [venv / "bin" / "python", "-m", "pytest", "-q", "-x", "-m", "not slow and not torch", "-p", "no:cacheprovider"],
+        [*pytest_, "-x", "-m", "not slow and not torch", *(f"tests/{name}" for name in reading)],
         cwd=tree, env=env, capture_output=True, text=True, timeout=1200,
     )
     tail = "\n".join(result.stdout.splitlines()[-15:])
