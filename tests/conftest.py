@@ -71,3 +71,15 @@ def scalar_batch(fn: Any, arrays: Any, params: Any) -> tuple[Any, float, Any]:
     total = autograd.sum(outs) / n
     total.backward()
     return np.array([o.data for o in outs]), total.data, np.array([p.grad for p in params])
+
+
+def mlp_4_4_1_loss() -> Any:
+    """The squared error of MLP(2, [4, 4, 1]) (seed 0) on one point, after backward: the animation tests' MLP."""
+    from chainrule import nn
+
+    model = nn.MLP(2, [4, 4, 1], seed=0)
+    out = model([0.5, -1.0])
+    loss = (out - 1.0) * (out - 1.0)
+    loss.label = "loss"
+    loss.backward()
+    return loss

@@ -15,10 +15,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import mlp_4_4_1_loss as mlp_loss
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from chainrule import autograd, nn, viz
+from chainrule import autograd, viz
 from chainrule.autograd import Value
 from chainrule.viz.animation import animate_backward, backward_steps, node_names, shorten
 from chainrule.viz.trace import trace
@@ -102,15 +103,6 @@ def neuron() -> tuple[Value, dict[str, Value]]:
     o = n.tanh()
     o.label = "o"
     return o, {v.label: v for v in (x1, x2, w1, w2, b, x1w1, x2w2, s, n, o)}
-
-
-def mlp_loss() -> Value:
-    model = nn.MLP(2, [4, 4, 1], seed=0)
-    out = model([0.5, -1.0])
-    loss = (out - 1.0) * (out - 1.0)
-    loss.label = "loss"
-    loss.backward()
-    return loss
 
 
 def test_neuron_steps_are_wave_fronts_with_the_hand_worked_gradients() -> None:

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from chainrule import autograd, nn, viz
+from chainrule import autograd, viz
 from chainrule.autograd import Value
 from chainrule.viz.theme import Theme
 from tests.conftest import import_or_need, needs
+from tests.conftest import mlp_4_4_1_loss as mlp_loss
 
 SHOTS = Path(__file__).resolve().parents[1] / "build" / "animation-screenshots"
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -41,15 +42,6 @@ def x_times_x_plus_x() -> Value:
     y = x * x + x
     y.backward()
     return y
-
-
-def mlp_loss() -> Value:
-    model = nn.MLP(2, [4, 4, 1], seed=0)
-    out = model([0.5, -1.0])
-    loss = (out - 1.0) * (out - 1.0)
-    loss.label = "loss"
-    loss.backward()
-    return loss
 
 
 GRAPHS: dict[str, Callable[[], Value]] = {"neuron": lecture_neuron, "x_x_plus_x": x_times_x_plus_x, "mlp": mlp_loss}
