@@ -333,29 +333,21 @@ class Watched:
         return next((g for g in self.guards if not g.holds()), None)
 
 
-def _is_model(obj: object) -> bool:
-    """An object whose ``__dict__`` is watched: it has a ``parameters()`` method or a forward of the user's."""
-    if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.MethodType, Value)):
-        return False
-    if not hasattr(obj, "__dict__"):
-        return False
-    return callable(getattr(type(obj), "parameters", None)) or _user_method(obj, "forward") is not None
+def _watched(obj: object) -> bool:
+    """Whether the walk keeps a copy of obj's ``__dict__`` and follows what it holds.
 
-
-def _is_users_object(obj: object) -> bool:
-    """A plain object whose ``__dict__`` is watched: an instance of the user's own class, or a SimpleNamespace."""
+    A model (an object with a ``parameters()`` method, or a ``forward`` of
+    the user's), an instance of the user's own class, or a SimpleNamespace.
+    """
     if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.MethodType, Value)):
         return False
     if not hasattr(obj, "__dict__"):
         return False
     if isinstance(obj, types.SimpleNamespace):
         return True
-    return str(getattr(type(obj), "__module__", None) or "").split(".")[0] not in _LIBRARIES
-
-
-def _watched(obj: object) -> bool:
-    """Whether the walk keeps a copy of obj's ``__dict__`` and follows what it holds."""
-    return _is_model(obj) or _is_users_object(obj)
+    if str(getattr(type(obj), "__module__", None) or "").split(".")[0] not in _LIBRARIES:
+        return True
+    return callable(getattr(type(obj), "parameters", None)) or _user_method(obj, "forward") is not None
 
 
 def _user_method(obj: object, name: str) -> types.FunctionType | None:
@@ -398,7 +390,7 @@ def _contents(roots: list[tuple[object, str]], functions: list[object], seen: se
         # The path is made only for what is followed (not for each of a layer's Values).
         stack.extend((item, path.format(where, key)) for key, item in items
                      if isinstance(item, (list, tuple, dict, np.ndarray))
-                     or (not isinstance(item, Value) and _watched(item)))
+                     or _watched(item))
     return guards
 
 
