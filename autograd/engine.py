@@ -421,6 +421,11 @@ _generic_tanh = _unary(OP["tanh"])
 _generic_relu = _unary(OP["relu"])
 _ADD, _SUB, _MUL, _TANH, _RELU = OP["add"], OP["sub"], OP["mul"], OP["tanh"], OP["relu"]
 _math_tanh = math.tanh  # a module global: one lookup, not two
+_DOT = OP["dot"]
+_get_data = operator.attrgetter("_data")
+_get_role = operator.attrgetter("role")
+_mul = operator.mul
+_float_sum = sum  # the builtin: this module defines its own sum() below
 
 
 class Value:
@@ -932,9 +937,46 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
         raise ValueError(f"dot(): {len(weights)} weights but {len(inputs)} inputs; they must match")
     if not weights:
         return Value(0.0) if bias is None else apply(OP["sum"], bias)
+    args = weights + inputs if bias is None else (*weights, *inputs, bias)
+    enabled, anomaly, meta = get_mode()
+    if anomaly or not enabled:
+        return apply(_DOT, *args)
+    # NOTE: every neuron of an MLP makes one of these per sample, so this is
+    # the row's float_rule (_dot_float) written out over the inputs' values,
+    # bit for bit the same numbers (tests/test_float_rules.py), without
+    # apply()'s passes over the inputs. Products and sums of floats cannot raise.
+    try:
+        ws = list(map(_get_data, weights))
+        xs = list(map(_get_data, inputs))
+        b = 0.0 if bias is None else bias._data  # type: ignore[union-attr]
+    except AttributeError:  # a plain number among them: apply() makes it a constant
+        return apply(_DOT, *args)
+    terms = list(map(_mul, ws, xs))
     if bias is None:
-        return apply(OP["dot"], *weights, *inputs)
-    return apply(OP["dot"], *weights, *inputs, bias)
+        grads: tuple[float, ...] = (*xs, *ws)
+    else:
+        terms.append(b)
+        grads = (*xs, *ws, 1.0)
+    if CONSTANT in map(_get_role, args):  # constants take no derivative (the first layer's inputs)
+        roles = list(map(_get_role, args))
+        if roles.count(CONSTANT) == len(roles):  # constants only: a constant leaf, as apply() makes
+            return apply(_DOT, *args)
+        grads = tuple([0.0 if r is CONSTANT else g for r, g in zip(roles, grads)])
+    v = _new_object(Value)
+    v._data = _float_sum(terms, 0.0)
+    v.grad = 0.0
+    v._meta = meta
+    v._op = _DOT
+    v.role = VARIABLE
+    v._a = args
+    v._b = _MANY
+    v._ga = grads
+    v._gb = 0.0
+    v._n = 0
+    for a in args:
+        if a._a is not None:
+            a._n += 1
+    return v
 
 
 def logsumexp(values: Iterable[Operand]) -> Value:

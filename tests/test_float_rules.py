@@ -20,7 +20,7 @@ from conftest import PER_ROW
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chainrule.autograd import OPS, Op, Value, apply
+from chainrule.autograd import OPS, Op, Value, apply, constant, dot
 from chainrule.autograd.engine import _by_rules
 
 FAST = [op for op in OPS if op.float_rule is not None]
@@ -84,6 +84,35 @@ def test_n_ary_float_rule_matches_the_rules(name: str, xs: list[float], constant
     _check(op, xs)
     if len(xs) > 1:  # one constant among variables (all constants make a constant leaf, no edges)
         _check(op, xs, constant=constant % len(xs))
+
+
+# autograd.dot() writes the dot row's float_rule out over its inputs' values (autograd/engine.py).
+@PER_ROW
+@given(
+    terms=st.lists(st.tuples(ANY_FLOAT, ANY_FLOAT), min_size=1, max_size=6),
+    bias=st.one_of(st.none(), ANY_FLOAT),
+    constants=st.lists(st.booleans(), min_size=13, max_size=13),
+)
+@example(terms=[(0.1, 1.0), (0.2, 1.0), (1e16, 1.0), (-1e16, 1.0)], bias=0.3, constants=[False] * 13)  # rounding order
+@example(terms=[(-0.0, 1.0), (1.0, -0.0)], bias=None, constants=[False] * 13)  # signs of zero
+@example(terms=[(1.0, 2.0)], bias=3.0, constants=[True] * 13)  # constants only: a constant leaf
+def test_dot_matches_the_rules(terms: list[tuple[float, float]], bias: float | None, constants: list[bool]) -> None:
+    op = next(op for op in FAST if op.name == "dot")
+    xs = [w for w, _ in terms] + [x for _, x in terms] + ([] if bias is None else [bias])
+    make = [constant if c else Value for c in constants[: len(xs)]]
+    args = [m(x) for m, x in zip(make, xs)]
+    n = len(terms)
+    node = dot(args[:n], args[n : 2 * n], None if bias is None else args[-1])
+    out, grads = _by_rules(op, xs, args)
+    assert _same(node.data, out), f"dot{tuple(xs)}: {node.data!r}, the rules {out!r}"
+    if all(constants[: len(xs)]):
+        assert node.parents == () and node.role == "constant"
+        return
+    assert node.primitive is op and node.parents == tuple(args) and node.role == "variable"
+    for i, (fast, slow) in enumerate(zip(node.local_grads, grads, strict=True)):
+        assert _same(fast, slow), f"dot{tuple(xs)} input {i}: local derivative {fast!r}, the rules {slow!r}"
+        if args[i].role == "constant":
+            assert fast == 0.0
 
 
 # Value's +, -, *, tanh and relu write their rows' float_rule out in place (autograd/engine.py).
