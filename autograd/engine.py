@@ -8,12 +8,13 @@ topological order and add ``local_grad * upstream`` to each parent.
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import math
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, TypeAlias, Union, cast
 
 import numpy as np
 
@@ -425,7 +426,7 @@ _DOT = OP["dot"]
 _get_data = operator.attrgetter("_data")
 _get_role = operator.attrgetter("role")
 _mul = operator.mul
-_float_sum = sum  # the builtin: this module defines its own sum() below
+_float_sum = builtins.sum  # this module defines its own sum() below
 
 
 class Value:
@@ -973,7 +974,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
     v._ga = grads
     v._gb = 0.0
     v._n = 0
-    for a in args:
+    for a in cast("tuple[Value, ...]", args):  # all Values here: each had a _data
         if a._a is not None:
             a._n += 1
     return v
