@@ -241,16 +241,45 @@ def enter_scope(name: str) -> contextvars.Token[Mode]:
         The token that :func:`exit_scope` takes to restore the previous mode.
     """
     grad_enabled, anomaly, (_, outer) = get_mode()
+    return set_mode((grad_enabled, anomaly, _path(outer, name)))
+
+
+def _path(outer: str | None, name: str) -> tuple[str, str | None]:
+    """The shared ("", path) meta of scope ``name`` inside the scope ``outer``."""
     meta = _PATHS.get((outer, name))
     if meta is None:
         if len(_PATHS) > 100_000:  # bounded: paths are few in practice
             _PATHS.clear()
         meta = _PATHS[(outer, name)] = ("", f"{outer}.{name}" if outer else name)
-    return set_mode((grad_enabled, anomaly, meta))
+    return meta
 
 
 # exit_scope(token): back to the mode before the enter_scope() that gave the token.
 exit_scope = reset_mode
+
+# (mode, prefix, n) -> the modes of scopes prefix.0 ... prefix.<n-1> inside that mode
+_SCOPED: dict[tuple[Mode, str, int], list[Mode]] = {}
+
+
+def scoped_modes(prefix: str, n: int) -> list[Mode]:
+    """Return the modes of the scopes ``prefix.0`` ... ``prefix.<n-1>`` inside the current one.
+
+    For a module that runs n children per call (a layer's neurons): one
+    lookup per call, then ``token = set_mode(modes[i])`` / ``reset_mode(token)``
+    around child i, which is what ``enter_scope(f"{prefix}.{i}")`` /
+    ``exit_scope`` do, without rebuilding the path and the mode per child.
+    The lists are cached (bounded) and shared: do not change them.
+    """
+    mode = get_mode()
+    key = (mode, prefix, n)
+    modes = _SCOPED.get(key)
+    if modes is None:
+        grad_enabled, anomaly, (_, outer) = mode
+        modes = [(grad_enabled, anomaly, _path(outer, f"{prefix}.{i}")) for i in range(n)]
+        if len(_SCOPED) > 10_000:  # bounded: a few per model in practice
+            _SCOPED.clear()
+        _SCOPED[key] = modes
+    return modes
 
 
 def current_scope() -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import Value, constant, dot
-from chainrule.autograd.modes import enter_scope, exit_scope
+from chainrule.autograd.modes import reset_mode, scoped_modes, set_mode
 from chainrule.nn import init as _init
 from chainrule.nn._limits import BYTES_PER_PARAMETER, check_fits
 from chainrule.nn.module import Module
@@ -135,17 +135,6 @@ def _activation_config(activation: Activation) -> str:
 
 def _init_name(init: Any) -> str:
     return getattr(init, "__name__", type(init).__name__)
-
-
-# (prefix, n) -> ["prefix.0", ..., "prefix.<n-1>"]: the scope names of a module's children, made once.
-_SCOPE_NAMES: dict[tuple[str, int], list[str]] = {}
-
-
-def _scope_names(prefix: str, n: int) -> list[str]:
-    names = _SCOPE_NAMES.get((prefix, n))
-    if names is None:
-        names = _SCOPE_NAMES[(prefix, n)] = [f"{prefix}.{i}" for i in range(n)]
-    return names
 
 
 def _as_inputs(x: Any, nin: int, who: str) -> list[Value]:
@@ -277,14 +266,14 @@ class Layer(Module):
 
     def _forward(self, xs: Sequence[Value]) -> list[Value]:
         outs = []
-        # NOTE: enter_scope/exit_scope, not `with scope(...)`: this runs once per
-        # neuron and sample, and the context manager costs three calls more.
-        for name, neuron in zip(_scope_names("neurons", len(self.neurons)), self.neurons):
-            token = enter_scope(name)
+        # NOTE: set_mode/reset_mode with the scopes' modes looked up once per call,
+        # not `with scope(f"neurons.{i}")`: this runs once per neuron and sample.
+        for mode, neuron in zip(scoped_modes("neurons", len(self.neurons)), self.neurons):
+            token = set_mode(mode)
             try:
                 outs.append(neuron._forward(xs))
             finally:
-                exit_scope(token)
+                reset_mode(token)
         return outs
 
     def forward(self, x: Sequence[Any] | np.ndarray) -> Value | list[Value]:
@@ -359,12 +348,12 @@ class MLP(Module):
     def forward(self, x: Sequence[Any] | np.ndarray) -> Value | list[Value]:
         """Return the outputs for one sample: a Value if the last layer has one neuron, else a list."""
         xs = _as_inputs(x, self.nin, "MLP")
-        for name, layer in zip(_scope_names("layers", len(self.layers)), self.layers):
-            token = enter_scope(name)
+        for mode, layer in zip(scoped_modes("layers", len(self.layers)), self.layers):
+            token = set_mode(mode)
             try:
                 xs = layer._forward(xs)
             finally:
-                exit_scope(token)
+                reset_mode(token)
         return xs[0] if len(xs) == 1 else xs
 
     def get_config(self) -> dict[str, Any]:
