@@ -19,15 +19,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 import numpy as np
 
 from chainrule.autograd.collector import defer_gc
-from chainrule.autograd.modes import get_mode, reset_mode, set_mode
+from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Place, get_mode, reset_mode, set_mode
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 
-# Roles. Intermediate nodes and user leaves are variables; plain numbers mixed
-# into an expression become constants (no derivative is computed for them);
-# nn marks its weights and biases as parameters.
-VARIABLE = "variable"
-CONSTANT = "constant"
-PARAMETER = "parameter"
+# Roles (defined in modes.py, with the Place that holds them). Intermediate
+# nodes and user leaves are variables; plain numbers mixed into an expression
+# become constants (no derivative is computed for them); nn marks its weights
+# and biases as parameters.
+_ROLES = {VARIABLE: VARIABLE, CONSTANT: CONSTANT, PARAMETER: PARAMETER}  # any equal str -> the shared one
+
+# A node's meta, (label, scope, what): what is the Op that made it, or a leaf's role.
+Meta: TypeAlias = tuple[str, "str | None", Any]
 
 # Union, not a quoted "Value | int | float": tools that evaluate annotations (pdoc) need `Operand | None` to work.
 Operand: TypeAlias = Union["Value", int, float]
@@ -121,13 +123,11 @@ _MANY: Any = _Many()
 _DEFER_GC = defer_gc()  # one shared instance: defer_gc keeps its state per process, not per object
 
 
-def _leaf(data: float, meta: tuple[str, str | None], role: str = VARIABLE) -> Value:
+def _leaf(data: float, meta: Meta) -> Value:
     v = _new_object(Value)
     v._data = data
     v.grad = 0.0
     v._meta = meta
-    v._op = None
-    v.role = role
     v._a = None
     v._b = None
     v._ga = 0.0
@@ -137,7 +137,9 @@ def _leaf(data: float, meta: tuple[str, str | None], role: str = VARIABLE) -> Va
 
 
 def _set_edges(v: Value, op: Op, args: tuple[Value, ...], grads: tuple[float, ...]) -> None:
-    v._op = op
+    meta = v._meta
+    if meta[2] is not op:
+        v._meta = (meta[0], meta[1], op)
     for a in args:
         if a._a is not None:
             a._n += 1
@@ -160,7 +162,7 @@ def constant(x: object, what: str = "operand") -> Value:
         node = None if tracer is None else tracer.node_of(x)  # x.data while tracing: its node
         if node is not None:
             return node
-    return _leaf(_number_to_float(x, what), get_mode()[2], CONSTANT)
+    return _leaf(_number_to_float(x, what), get_mode()[2].constant)
 
 
 def _as_value(x: object, op: Op) -> Value:
@@ -175,9 +177,9 @@ def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Val
     """Local derivatives of ``op`` at ``xs`` by its rules (0.0 for constant inputs, never computed)."""
     if op.arity is None:
         grads = op.grads(M, out, *xs)  # type: ignore[operator]
-        return tuple([0.0 if a.role is CONSTANT else g for a, g in zip(args, grads)])
+        return tuple([0.0 if a._meta[2] is CONSTANT else g for a, g in zip(args, grads)])
     return tuple([
-        0.0 if a.role is CONSTANT else rule(M, out, *xs)
+        0.0 if a._meta[2] is CONSTANT else rule(M, out, *xs)
         for a, rule in zip(args, op.grads)  # type: ignore[arg-type]
     ])
 
@@ -233,14 +235,14 @@ def _check_finite(op: Op, args: Sequence[Value], out: float, grads: Sequence[flo
 
 
 def _unrecorded(
-    op: Op, xs: Sequence[float], args: tuple[Value, ...], meta: tuple[str, str | None], enabled: bool,
+    op: Op, xs: Sequence[float], args: tuple[Value, ...], place: Place, enabled: bool,
     anomaly: bool, constant: bool,
 ) -> Value:
     """An op that records no edges, as a leaf: under no_grad, or on constants only (then a constant)."""
     out = _forward(op, xs)
     if anomaly:
         _check_finite(op, args, out, _EMPTY)
-    v = _leaf(out, meta, CONSTANT if constant else VARIABLE)
+    v = _leaf(out, place.constant if constant else place.variable)
     if _tracing and not enabled and not constant:
         _trace_no_grad(v, op, args)
     return v
@@ -262,15 +264,15 @@ def apply(op: Op, *operands: Operand) -> Value:
         # NOTE: one pass over the inputs reads their values and counts the constants.
         for a in args:
             xs.append(a._data)
-            if a.role is CONSTANT:
+            if a._meta[2] is CONSTANT:
                 constants += 1
     except AttributeError:  # a plain number among them: a constant leaf
         args = tuple([_as_value(x, op) for x in operands])
         xs = [a._data for a in args]
         constants = [a.role for a in args].count(CONSTANT)
-    enabled, anomaly, meta = get_mode()
+    enabled, anomaly, place = get_mode()
     if not enabled or constants == len(args):
-        return _unrecorded(op, xs, args, meta, enabled, anomaly, constants == len(args))
+        return _unrecorded(op, xs, args, place, enabled, anomaly, constants == len(args))
     fused = op.float_rule
     out: float
     grads: tuple[float, ...]
@@ -284,12 +286,12 @@ def apply(op: Op, *operands: Operand) -> Value:
                 out, *rest = fused(*xs)
                 grads = tuple(rest)
             if constants:  # constants take no derivative
-                grads = tuple([0.0 if a.role is CONSTANT else g for a, g in zip(args, grads)])
+                grads = tuple([0.0 if a._meta[2] is CONSTANT else g for a, g in zip(args, grads)])
         except FLOAT_ERRORS:
             out, grads = _by_rules(op, xs, args)
     if anomaly:
         _check_finite(op, args, out, grads)
-    v = _leaf(out, meta)
+    v = _leaf(out, place.ops[op])
     _set_edges(v, op, args, grads)
     return v
 
@@ -310,11 +312,11 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
             b = b if isinstance(b, Value) else constant(b, what)
         x = a._data
         y = b._data
-        enabled, anomaly, meta = get_mode()
-        a_role = a.role
-        b_role = b.role
+        enabled, anomaly, place = get_mode()
+        a_role = a._meta[2]
+        b_role = b._meta[2]
         if not enabled or (a_role is CONSTANT and b_role is CONSTANT):
-            return _unrecorded(op, (x, y), (a, b), meta, enabled, anomaly, a_role is CONSTANT and b_role is CONSTANT)
+            return _unrecorded(op, (x, y), (a, b), place, enabled, anomaly, a_role is CONSTANT and b_role is CONSTANT)
         try:
             if fused is not None:  # the row's float_rule: the same numbers in one call
                 out, ga, gb = fused(x, y)
@@ -333,9 +335,7 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
-        v._meta = meta
-        v._op = op
-        v.role = VARIABLE
+        v._meta = place.ops[op]
         v._a = a
         v._b = b
         v._ga = ga
@@ -368,9 +368,9 @@ def _unary(op: Op) -> Callable[[Value], Value]:
 
     def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self._data
-        enabled, anomaly, meta = get_mode()
-        if not enabled or self.role is CONSTANT:
-            return _unrecorded(op, (x,), (self,), meta, enabled, anomaly, self.role is CONSTANT)
+        enabled, anomaly, place = get_mode()
+        if not enabled or self._meta[2] is CONSTANT:
+            return _unrecorded(op, (x,), (self,), place, enabled, anomaly, self._meta[2] is CONSTANT)
         try:
             if fused is not None:
                 out, ga = fused(x)
@@ -384,9 +384,7 @@ def _unary(op: Op) -> Callable[[Value], Value]:
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
-        v._meta = meta
-        v._op = op
-        v.role = VARIABLE
+        v._meta = place.ops[op]
         v._a = self
         v._b = None
         v._ga = ga
@@ -467,16 +465,14 @@ class Value:
     # _data holds the forward value; the public `data` is a property so that
     # assigning it is validated, while the engine reads and writes the slot
     # directly (a property costs ~3x a slot read and ~5x a slot write).
-    __slots__ = ("_data", "grad", "_meta", "_op", "role", "_a", "_b", "_ga", "_gb", "_n")
+    __slots__ = ("_data", "grad", "_meta", "_a", "_b", "_ga", "_gb", "_n")
     # Make numpy hand `np.float64(2) * v` back to Value.__rmul__ instead of
     # building an object array.
     __array_ufunc__ = None
 
     _data: float
     grad: float
-    _meta: tuple[str, str | None]
-    _op: Op | None
-    role: str
+    _meta: Meta
     _a: Any
     _b: Any
     _ga: Any
@@ -492,14 +488,14 @@ class Value:
                 if tracer is not None and tracer.init_from(self, data, label):
                     return
             data = _number_to_float(data, "Value()")
-        if type(label) is not str and not isinstance(label, str):
+        if label == "":  # the common case, the shared meta of unlabelled leaves
+            self._meta = get_mode()[2].variable
+        elif isinstance(label, str):
+            self._meta = (label, get_mode()[2].scope, VARIABLE)
+        else:
             raise TypeError(f"Value() label must be a str, got {type(label).__name__} {label!r}")
         self._data = data
         self.grad = 0.0
-        meta = get_mode()[2]
-        self._meta = meta if not label else (label, meta[1])
-        self._op = None
-        self.role = VARIABLE
         self._a = None
         self._b = None
         self._ga = 0.0
@@ -542,7 +538,8 @@ class Value:
     def label(self, label: str) -> None:
         if not isinstance(label, str):
             raise TypeError(f"label must be a str, got {type(label).__name__} {label!r}")
-        self._meta = (label, self._meta[1])
+        meta = self._meta
+        self._meta = (label, meta[1], meta[2])
 
     @property
     def scope(self) -> str | None:
@@ -553,17 +550,45 @@ class Value:
     def scope(self, scope: str | None) -> None:
         if scope is not None and not isinstance(scope, str):
             raise TypeError(f"scope must be a str or None, got {type(scope).__name__} {scope!r}")
-        self._meta = (self._meta[0], scope)
+        meta = self._meta
+        self._meta = (meta[0], scope, meta[2])
 
     @property
     def op(self) -> str:
         """The name of the op that made this node ('' for a leaf)."""
-        return "" if self._op is None else self._op.name
+        what = self._meta[2]
+        return "" if type(what) is str else what.name
 
     @property
     def primitive(self) -> Op | None:
         """The op-table row that made this node (None for a leaf)."""
-        return self._op
+        what = self._meta[2]
+        return None if type(what) is str else what
+
+    _op = primitive  # the engine's own name for it
+
+    @property
+    def role(self) -> str:
+        """"variable", "constant" or "parameter"; an op node is a variable.
+
+        Setting it on a leaf makes the leaf a constant (no gradient), a
+        parameter (what nn marks) or a variable again.
+        """
+        what = self._meta[2]
+        return what if type(what) is str else VARIABLE
+
+    @role.setter
+    def role(self, role: str) -> None:
+        shared = _ROLES.get(role) if isinstance(role, str) else None
+        if shared is None:
+            raise ValueError(f"role must be one of {', '.join(map(repr, _ROLES))}, got {role!r}")
+        meta = self._meta
+        if type(meta[2]) is not str:
+            if shared is VARIABLE:
+                return
+            raise ValueError(f"role {role!r} is for leaves; this node was made by op '{meta[2].name}' "
+                             "and is a variable (detach() it for a leaf)")
+        self._meta = (meta[0], meta[1], shared)
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -675,17 +700,15 @@ class Value:
     # mode) goes to the generic method made from the row, as every other op does.
 
     def __add__(self, other: Operand) -> Value:  # self + other
-        if type(other) is not Value or self.role is CONSTANT or other.role is CONSTANT:
+        if type(other) is not Value or self._meta[2] is CONSTANT or other._meta[2] is CONSTANT:
             return _generic_add(self, other)
-        enabled, anomaly, meta = get_mode()
+        enabled, anomaly, place = get_mode()
         if anomaly or not enabled:
             return _generic_add(self, other)
         v = _new_object(Value)
         v._data = self._data + other._data
         v.grad = 0.0
-        v._meta = meta
-        v._op = _ADD
-        v.role = VARIABLE
+        v._meta = place.add
         v._a = self
         v._b = other
         v._ga = 1.0
@@ -698,17 +721,15 @@ class Value:
         return v
 
     def __sub__(self, other: Operand) -> Value:  # self - other
-        if type(other) is not Value or self.role is CONSTANT or other.role is CONSTANT:
+        if type(other) is not Value or self._meta[2] is CONSTANT or other._meta[2] is CONSTANT:
             return _generic_sub(self, other)
-        enabled, anomaly, meta = get_mode()
+        enabled, anomaly, place = get_mode()
         if anomaly or not enabled:
             return _generic_sub(self, other)
         v = _new_object(Value)
         v._data = self._data - other._data
         v.grad = 0.0
-        v._meta = meta
-        v._op = _SUB
-        v.role = VARIABLE
+        v._meta = place.sub
         v._a = self
         v._b = other
         v._ga = 1.0
@@ -721,9 +742,9 @@ class Value:
         return v
 
     def __mul__(self, other: Operand) -> Value:  # self * other
-        if type(other) is not Value or self.role is CONSTANT or other.role is CONSTANT:
+        if type(other) is not Value or self._meta[2] is CONSTANT or other._meta[2] is CONSTANT:
             return _generic_mul(self, other)
-        enabled, anomaly, meta = get_mode()
+        enabled, anomaly, place = get_mode()
         if anomaly or not enabled:
             return _generic_mul(self, other)
         x = self._data
@@ -731,9 +752,7 @@ class Value:
         v = _new_object(Value)
         v._data = x * y
         v.grad = 0.0
-        v._meta = meta
-        v._op = _MUL
-        v.role = VARIABLE
+        v._meta = place.mul
         v._a = self
         v._b = other
         v._ga = y
@@ -746,16 +765,14 @@ class Value:
         return v
 
     def tanh(self) -> Value:
-        enabled, anomaly, meta = get_mode()
-        if anomaly or not enabled or self.role is CONSTANT:
+        enabled, anomaly, place = get_mode()
+        if anomaly or not enabled or self._meta[2] is CONSTANT:
             return _generic_tanh(self)
         out = _math_tanh(self._data)
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
-        v._meta = meta
-        v._op = _TANH
-        v.role = VARIABLE
+        v._meta = place.tanh
         v._a = self
         v._b = None
         v._ga = 1.0 - out * out
@@ -766,9 +783,9 @@ class Value:
         return v
 
     def relu(self) -> Value:
-        enabled, anomaly, meta = get_mode()
+        enabled, anomaly, place = get_mode()
         x = self._data
-        if anomaly or not enabled or self.role is CONSTANT or x != x:  # nan: the generic path
+        if anomaly or not enabled or self._meta[2] is CONSTANT or x != x:  # nan: the generic path
             return _generic_relu(self)
         v = _new_object(Value)
         if x > 0.0:
@@ -778,9 +795,7 @@ class Value:
             v._data = 0.0
             v._ga = 0.0
         v.grad = 0.0
-        v._meta = meta
-        v._op = _RELU
-        v.role = VARIABLE
+        v._meta = place.relu
         v._a = self
         v._b = None
         v._gb = 0.0
@@ -937,7 +952,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
     if not weights:
         return Value(0.0) if bias is None else apply(OP["sum"], bias)
     args = weights + inputs if bias is None else (*weights, *inputs, bias)
-    enabled, anomaly, meta = get_mode()
+    enabled, anomaly, place = get_mode()
     if anomaly or not enabled:
         return apply(_DOT, *args)
     # NOTE: every neuron of an MLP makes one of these per sample, so this is
@@ -962,22 +977,20 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
     for a in nodes:
         if a._a is not None:
             a._n += 1
-        elif a.role is CONSTANT:
+        elif a._meta[2] is CONSTANT:
             constants = True
     if constants:  # constants take no derivative (an MLP's first layer: its inputs)
         masked = list(grads)
         for i, a in enumerate(nodes):
-            if a.role is CONSTANT:
+            if a._meta[2] is CONSTANT:
                 masked[i] = 0.0
-        if not any(masked) and all(a.role is CONSTANT for a in nodes):  # nothing was counted: all leaves
+        if not any(masked) and all(a._meta[2] is CONSTANT for a in nodes):  # nothing was counted: all leaves
             return apply(_DOT, *args)  # constants only: a constant leaf, as for any op
         grads = tuple(masked)
     v = _new_object(Value)
     v._data = _float_sum(terms, 0.0)
     v.grad = 0.0
-    v._meta = meta
-    v._op = _DOT
-    v.role = VARIABLE
+    v._meta = place.dot
     v._a = nodes
     v._b = _MANY
     v._ga = grads
@@ -1241,7 +1254,7 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
             results[leaf] = g
         return results
     for leaf, g in leaves.items():
-        if leaf.role is not CONSTANT:
+        if leaf._meta[2] is not CONSTANT:
             old = leaf.grad
             leaf.grad = g if old == 0.0 and g != 0.0 else old + g
     return leaves

@@ -12,18 +12,70 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, TypeAlias, TypeVar
 
+from chainrule.autograd.ops import OP, Op
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-# The engine's state for the current context: (grad_enabled, anomaly, meta),
-# where meta is the (label, scope) pair new nodes start with: ("", path) for
-# the module path in force, one shared tuple per path.
+# A node's role (Value.role): a leaf's is one of these three, an op node is a
+# variable. One object each, compared by identity.
+VARIABLE = "variable"
+CONSTANT = "constant"
+PARAMETER = "parameter"
+
+
+class _Metas(dict):
+    """Op -> the meta ("", scope, op) of nodes made by that op in one scope, made on first use."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: str | None) -> None:
+        super().__init__()
+        self.scope = scope
+
+    def __missing__(self, op: Op) -> tuple[str, str | None, Any]:
+        meta = self[op] = ("", self.scope, op)
+        return meta
+
+
+class Place:
+    """Where new nodes are made: a module path, and the meta tuples of the nodes made there.
+
+    A node's meta is ``(label, scope, what)``, where ``what`` is the op that
+    made it or, for a leaf, its role. Nodes share these tuples (a new tuple is
+    made only for a label): ``place.ops[op]`` is the meta of a node made by
+    ``op`` in this place, ``place.variable`` and ``place.constant`` those of
+    unlabelled leaves, and ``place.add`` ... ``place.dot`` those of the
+    engine's fast paths.
+    """
+
+    # NOTE: the fast paths' metas are slots: a slot read costs a third of a dict lookup (callgrind).
+    __slots__ = ("scope", "variable", "constant", "ops", "add", "sub", "mul", "tanh", "relu", "dot")
+
+    def __init__(self, scope: str | None) -> None:
+        self.scope = scope
+        self.variable: tuple[str, str | None, Any] = ("", scope, VARIABLE)
+        self.constant: tuple[str, str | None, Any] = ("", scope, CONSTANT)
+        self.ops = _Metas(scope)
+        self.add = self.ops[OP["add"]]
+        self.sub = self.ops[OP["sub"]]
+        self.mul = self.ops[OP["mul"]]
+        self.tanh = self.ops[OP["tanh"]]
+        self.relu = self.ops[OP["relu"]]
+        self.dot = self.ops[OP["dot"]]
+
+    def __repr__(self) -> str:
+        return f"Place({self.scope!r})"
+
+
+# The engine's state for the current context: (grad_enabled, anomaly, place),
+# where place is the Place of the module path in force, one per path.
 # NOTE: a plain tuple, read by every op: unpacking it is one specialised
 # instruction, while a NamedTuple (a tuple subclass) unpacks through the
 # generic iterator path, ~5x slower (callgrind).
-Mode: TypeAlias = tuple[bool, bool, tuple[str, str | None]]
+Mode: TypeAlias = tuple[bool, bool, Place]
 
-NO_SCOPE: tuple[str, str | None] = ("", None)
+NO_SCOPE = Place(None)
 DEFAULT_MODE: Mode = (True, False, NO_SCOPE)
 MODE: contextvars.ContextVar[Mode] = contextvars.ContextVar("chainrule_mode", default=DEFAULT_MODE)
 # Bound once: `get_mode()` is a specialised call of a C function, where
@@ -199,8 +251,8 @@ def is_anomaly_enabled() -> bool:
     return get_mode()[1]
 
 
-# (outer path, name) -> ("", path): one string and one tuple per module path
-_PATHS: dict[tuple[str | None, str], tuple[str, str]] = {}
+# (outer path, name) -> the Place of that path: one string and one Place per module path
+_PATHS: dict[tuple[str | None, str], Place] = {}
 
 
 class scope:
@@ -223,7 +275,7 @@ class scope:
 
     def __enter__(self) -> str:
         self._token = enter_scope(self._name)
-        path = get_mode()[2][1]
+        path = get_mode()[2].scope
         assert path is not None  # a scope is in force
         return path
 
@@ -240,18 +292,18 @@ def enter_scope(name: str) -> contextvars.Token[Mode]:
     Returns:
         The token that :func:`exit_scope` takes to restore the previous mode.
     """
-    grad_enabled, anomaly, (_, outer) = get_mode()
-    return set_mode((grad_enabled, anomaly, _path(outer, name)))
+    grad_enabled, anomaly, place = get_mode()
+    return set_mode((grad_enabled, anomaly, _path(place.scope, name)))
 
 
-def _path(outer: str | None, name: str) -> tuple[str, str | None]:
-    """The shared ("", path) meta of scope ``name`` inside the scope ``outer``."""
-    meta = _PATHS.get((outer, name))
-    if meta is None:
+def _path(outer: str | None, name: str) -> Place:
+    """The shared Place of scope ``name`` inside the scope ``outer``."""
+    place = _PATHS.get((outer, name))
+    if place is None:
         if len(_PATHS) > 100_000:  # bounded: paths are few in practice
             _PATHS.clear()
-        meta = _PATHS[(outer, name)] = ("", f"{outer}.{name}" if outer else name)
-    return meta
+        place = _PATHS[(outer, name)] = Place(f"{outer}.{name}" if outer else name)
+    return place
 
 
 # exit_scope(token): back to the mode before the enter_scope() that gave the token.
@@ -274,8 +326,8 @@ def scoped_modes(prefix: str, n: int) -> list[Mode]:
     key = (mode, prefix, n)
     modes = _SCOPED.get(key)
     if modes is None:
-        grad_enabled, anomaly, (_, outer) = mode
-        modes = [(grad_enabled, anomaly, _path(outer, f"{prefix}.{i}")) for i in range(n)]
+        grad_enabled, anomaly, place = mode
+        modes = [(grad_enabled, anomaly, _path(place.scope, f"{prefix}.{i}")) for i in range(n)]
         if len(_SCOPED) > 10_000:  # bounded: a few per model in practice
             _SCOPED.clear()
         _SCOPED[key] = modes
@@ -284,4 +336,4 @@ def scoped_modes(prefix: str, n: int) -> list[Mode]:
 
 def current_scope() -> str | None:
     """Return the module path new nodes are tagged with, or None."""
-    return get_mode()[2][1]
+    return get_mode()[2].scope

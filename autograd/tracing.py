@@ -195,7 +195,7 @@ class Tracer:
     def detach(self, v: Value) -> Value:
         """``v.detach()`` while tracing: a stop-gradient node (a new object, labelled like v)."""
         node = _make(STOP_GRADIENT, (v,), _raw(v))
-        node._meta = v._meta
+        node._meta = (v._meta[0], v._meta[1], STOP_GRADIENT)  # v's label and scope
         return node
 
     def read(self, v: Value) -> TracedNumber | float:
@@ -217,7 +217,7 @@ class Tracer:
     def no_grad_result(self, v: Value, op: Op, args: tuple[Value, ...]) -> None:
         """An op ran under no_grad: make its result leaf v the stop-gradient of the op instead."""
         inner = _make(op, args, _raw(v))
-        inner._meta = v._meta
+        inner._meta = (v._meta[0], v._meta[1], op)  # v's label and scope
         _set_edges(v, STOP_GRADIENT, (inner,), (0.0,))
 
     def node_of(self, x: object) -> Value | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from chainrule.autograd import (
     maximum,
     minimum,
     no_grad,
+    scope,
     topological_order,
 )
 from chainrule.autograd.testing import Const, Expression, Step, expressions
@@ -820,6 +822,53 @@ def test_roles() -> None:
     assert y.role == VARIABLE and w.role == PARAMETER
     y.backward()
     assert w.grad == 2.0
+
+
+def test_a_role_set_from_any_equal_string_takes_effect() -> None:
+    c = Value(3.0, "c")
+    c.role = "".join(["con", "stant"])  # equal to CONSTANT, not the same object
+    x = Value(2.0, "x")
+    y = c * x
+    assert c.role == CONSTANT and y.local_grads == (0.0, 3.0)
+    y.backward()
+    assert c.grad == 0.0 and x.grad == 3.0
+    c.role = VARIABLE  # back to a variable: it gets a gradient again
+    (c * x).backward()
+    assert c.grad == 2.0
+
+
+def test_bad_roles_are_refused() -> None:
+    v = Value(1.0)
+    for bad in ("weight", "", None, 1):
+        with pytest.raises(ValueError, match="role must be one of"):
+            v.role = bad  # type: ignore[assignment]
+    y = v * v
+    with pytest.raises(ValueError, match="made by op 'mul'"):
+        y.role = PARAMETER
+    y.role = VARIABLE  # what it is already: allowed
+    assert y.role == VARIABLE and y.op == "mul" and v.role == VARIABLE
+
+
+def test_label_scope_and_role_are_independent() -> None:
+    with scope("layer"):
+        v = Value(1.0)
+        y = v * v
+    v.label = "v"
+    v.role = PARAMETER
+    y.label = "y"
+    assert (v.label, v.scope, v.role, v.op) == ("v", "layer", PARAMETER, "")
+    assert (y.label, y.scope, y.role, y.op) == ("y", "layer", VARIABLE, "mul")
+    y.scope = None
+    assert (y.label, y.scope, y.op) == ("y", None, "mul") and y.primitive is OP["mul"]
+    assert Value(2.0).label == "" and Value(2.0, "two").label == "two"
+
+
+def test_a_node_is_one_small_object() -> None:
+    # Eight fields (data, grad, meta, two parents, two local derivatives, a consumer count) fit
+    # CPython's 96-byte allocation class; one more field would take the next class, 112 bytes.
+    assert len(Value.__slots__) == 8
+    assert sys.getsizeof(Value(1.0)) <= 96
+    assert not hasattr(Value(1.0), "__dict__")
 
 
 # ----------------------------------------------------------------------------
