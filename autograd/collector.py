@@ -70,11 +70,18 @@ class defer_gc:
     thread; then the previous thresholds come back, also when the block
     raises. The collector is never disabled: cycles made by user code are
     still collected, a little later. ``backward()``, ``grad()`` and
-    ``nn.fit`` use it already; wrap the code that builds a large graph::
+    ``nn.fit`` use it already; wrap the code that builds a large graph and
+    uses it, up to the backward pass::
 
         with autograd.defer_gc():
             loss = model_loss(batch)   # builds the graph
-        loss.backward()
+            model.zero_grad()
+            loss.backward()
+        optimizer.step()
+
+    After the block, the first new container object (a list, a dict, ...)
+    starts a collection over everything made in the block that is still
+    alive: while the graph is still in use, that is one pass over all of it.
 
     A threshold of 0 (automatic collection off) or one already higher is
     left as it is.
