@@ -458,10 +458,13 @@ class Value:
     # more. A tuple per node would be one more object for Python's garbage
     # collector to traverse and ~56 more bytes; `parents` and `local_grads`
     # rebuild the tuples on access.
-    # (label, scope) share one slot, _meta: most nodes have no label and share
-    # their module's tuple; one slot less is less for the collector to visit.
+    # _meta is (label, scope, what), what being the Op that made the node or a
+    # leaf's role: unlabelled nodes share their place's tuple (modes.Place),
+    # so the three cost one slot. Eight slots fit CPython's 96-byte allocation
+    # class; ten took the 112-byte one, which made building a graph ~25%
+    # slower (benchmarks/README.md, issue 14).
     # _n counts the edges recorded into this node (its consumers), so backward
-    # needs no counting pass; it fits in the object's allocation size class.
+    # needs no counting pass.
     # _data holds the forward value; the public `data` is a property so that
     # assigning it is validated, while the engine reads and writes the slot
     # directly (a property costs ~3x a slot read and ~5x a slot write).
