@@ -804,7 +804,7 @@ class Compiled:
             if not accumulate and len(runs) + len(scalar_rows) > 1:
                 # Several programs add up their parts: start every captured Value of them at 0.
                 for leaf in {leaf for program, _, _ in runs for leaf in program.leaves} | {
-                        v for _, outs in scalar_rows for v in topological_order(outs) if v._op is None}:
+                        v for _, outs in scalar_rows for v in topological_order(outs) if v.primitive is None}:
                     leaf.grad = 0.0
                 accumulate = True
             anomaly = is_anomaly_enabled()
@@ -819,7 +819,7 @@ class Compiled:
             if update is not None and single is None:  # several programs: every parameter of any of them
                 found = {id(v): v for program, _, _ in runs for v in program.parameters_in_memory}
                 found.update((id(v), v) for _, outs in scalar_rows for v in topological_order(outs)
-                             if v._op is None and v.role is PARAMETER)
+                             if v.primitive is None and v.role is PARAMETER)
                 params = [found[k] for k in sorted(found)]
                 data = np.fromiter((v._data for v in params), np.float64, len(params))
                 grads = np.fromiter((v.grad for v in params), np.float64, len(params))

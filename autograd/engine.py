@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 import numpy as np
 
 from chainrule.autograd.collector import defer_gc
-from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Place, get_mode, reset_mode, set_mode
+from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Meta, Place, get_mode, reset_mode, set_mode
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 
 # Roles (defined in modes.py, with the Place that holds them). Intermediate
@@ -28,8 +28,6 @@ from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 # and biases as parameters.
 _ROLES = {VARIABLE: VARIABLE, CONSTANT: CONSTANT, PARAMETER: PARAMETER}  # any equal str -> the shared one
 
-# A node's meta, (label, scope, what): what is the Op that made it, or a leaf's role.
-Meta: TypeAlias = tuple[str, "str | None", Any]
 
 # Union, not a quoted "Value | int | float": tools that evaluate annotations (pdoc) need `Operand | None` to work.
 Operand: TypeAlias = Union["Value", int, float]
@@ -173,11 +171,20 @@ def _as_value(x: object, op: Op) -> Value:
     return constant(x, f"unsupported operand for {op.symbol}")
 
 
+def _zero_constants(args: Sequence[Value], grads: Sequence[Any]) -> tuple[Any, ...]:
+    """The local derivatives with 0.0 for every constant input (constants take no derivative)."""
+    # NOTE: a loop over a copy, not a comprehension: ~30% fewer instructions for a neuron's inputs.
+    out = list(grads)
+    for i, a in enumerate(args):
+        if a._meta[2] is CONSTANT:
+            out[i] = 0.0
+    return tuple(out)
+
+
 def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value]) -> tuple[Any, ...]:
     """Local derivatives of ``op`` at ``xs`` by its rules (0.0 for constant inputs, never computed)."""
     if op.arity is None:
-        grads = op.grads(M, out, *xs)  # type: ignore[operator]
-        return tuple([0.0 if a._meta[2] is CONSTANT else g for a, g in zip(args, grads)])
+        return _zero_constants(args, op.grads(M, out, *xs))  # type: ignore[operator]
     return tuple([
         0.0 if a._meta[2] is CONSTANT else rule(M, out, *xs)
         for a, rule in zip(args, op.grads)  # type: ignore[arg-type]
@@ -286,7 +293,7 @@ def apply(op: Op, *operands: Operand) -> Value:
                 out, *rest = fused(*xs)
                 grads = tuple(rest)
             if constants:  # constants take no derivative
-                grads = tuple([0.0 if a._meta[2] is CONSTANT else g for a, g in zip(args, grads)])
+                grads = _zero_constants(args, grads)
         except FLOAT_ERRORS:
             out, grads = _by_rules(op, xs, args)
     if anomaly:
@@ -567,8 +574,6 @@ class Value:
         """The op-table row that made this node (None for a leaf)."""
         what = self._meta[2]
         return None if type(what) is str else what
-
-    _op = primitive  # the engine's own name for it
 
     @property
     def role(self) -> str:
@@ -976,20 +981,16 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
         terms.append(b)
         grads = (*xs, *ws, 1.0)
     nodes: tuple[Value, ...] = args  # type: ignore[assignment]  # all Values: each had a _data
-    constants = False
+    constants = 0
     for a in nodes:
         if a._a is not None:
             a._n += 1
         elif a._meta[2] is CONSTANT:
-            constants = True
+            constants += 1
     if constants:  # constants take no derivative (an MLP's first layer: its inputs)
-        masked = list(grads)
-        for i, a in enumerate(nodes):
-            if a._meta[2] is CONSTANT:
-                masked[i] = 0.0
-        if not any(masked) and all(a._meta[2] is CONSTANT for a in nodes):  # nothing was counted: all leaves
-            return apply(_DOT, *args)  # constants only: a constant leaf, as for any op
-        grads = tuple(masked)
+        if constants == len(nodes):  # constants only (all leaves, so nothing was counted above)
+            return apply(_DOT, *args)  # a constant leaf, as for any op
+        grads = _zero_constants(nodes, grads)
     v = _new_object(Value)
     v._data = _float_sum(terms, 0.0)
     v.grad = 0.0
@@ -1298,7 +1299,7 @@ def _finish_counted(
 
 def _describe_node(v: Value) -> str:
     """Name a node for an error: its label (or <op>), its op and its module scope."""
-    details = [f"op '{v._op.name}'" if v._op is not None else f"{v.role} leaf"]
+    details = [f"op '{v.primitive.name}'" if v.primitive is not None else f"{v.role} leaf"]
     if v.scope:
         details.append(f"scope '{v.scope}'")
     name = repr(v.label) if v.label else f"<{v.op or v.role}>"
@@ -1553,7 +1554,7 @@ def _value_local_grads(node: Value, check: bool) -> tuple[Any, ...]:
     builds nodes, and a discarded one may be inf (pow(0, -1)), so the caller
     builds them with anomaly mode off and only the kept ones are checked here.
     """
-    op = node._op
+    op = node.primitive
     assert op is not None
     grads = _local_grads(op, VALUE_MATH, node, node.parents, node.parents)
     if check:

@@ -24,6 +24,10 @@ CONSTANT = "constant"
 PARAMETER = "parameter"
 
 
+# A node's meta, (label, scope, what): what is the Op that made it, or a leaf's role.
+Meta: TypeAlias = tuple[str, "str | None", Any]
+
+
 class _Metas(dict):
     """Op -> the meta ("", scope, op) of nodes made by that op in one scope, made on first use."""
 
@@ -33,7 +37,7 @@ class _Metas(dict):
         super().__init__()
         self.scope = scope
 
-    def __missing__(self, op: Op) -> tuple[str, str | None, Any]:
+    def __missing__(self, op: Op) -> Meta:
         meta = self[op] = ("", self.scope, op)
         return meta
 
@@ -54,8 +58,8 @@ class Place:
 
     def __init__(self, scope: str | None) -> None:
         self.scope = scope
-        self.variable: tuple[str, str | None, Any] = ("", scope, VARIABLE)
-        self.constant: tuple[str, str | None, Any] = ("", scope, CONSTANT)
+        self.variable: Meta = ("", scope, VARIABLE)
+        self.constant: Meta = ("", scope, CONSTANT)
         self.ops = _Metas(scope)
         self.add = self.ops[OP["add"]]
         self.sub = self.ops[OP["sub"]]

@@ -145,8 +145,8 @@ def signature(order: Sequence[Value], parents_of: Sequence[tuple[int, ...]], inp
     steps: list[Any] = []
     values: list[float] = []
     for node, ps in zip(order, parents_of):
-        if node._op is not None:
-            steps.append((node._op, ps))
+        if node.primitive is not None:
+            steps.append((node.primitive, ps))
         elif node in inputs:
             steps.append(("input", inputs[node]))
         else:  # a constant, a captured Value or one made inside fn: its value is what counts
@@ -443,7 +443,7 @@ def build(outs: list[Value], guards: list[Guard], placeholders: list[tuple[Value
     sig = signature(order, parents_of, inputs, outs, guards)
     n = len(order)
     pos = {v: i for i, v in enumerate(order)}
-    ops = [v._op for v in order]
+    ops = [v.primitive for v in order]
 
     # Which table each node lives in, and which nodes a gradient reaches.
     kind = [SHARED] * n
@@ -538,7 +538,7 @@ def build(outs: list[Value], guards: list[Guard], placeholders: list[tuple[Value
 
 def _group(order: list[Value], parents_of: list[tuple[int, ...]], nodes: list[int], kind: np.ndarray,
            needs: np.ndarray, slot: np.ndarray) -> Group:
-    op = order[nodes[0]]._op
+    op = order[nodes[0]].primitive
     assert op is not None
     P = np.array([parents_of[i] for i in nodes], dtype=np.intp).T  # (arity, members)
     kinds = tuple(int(k) for k in kind[P[:, 0]])

@@ -267,7 +267,7 @@ class Tracer:
 
 def describe(v: Value, depth: int = 3) -> str:
     """A short expression for a traced node, for error messages: ``x[0].data > 0.0``."""
-    op = v._op
+    op = v.primitive
     if op is None:
         return repr(_raw(v)) if v.role is CONSTANT or not v.label else v.label
     args = v.parents
