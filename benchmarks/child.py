@@ -25,9 +25,12 @@ def run(
 
     Status is "ok", "unavailable" (the engine cannot be imported here), "n/a"
     (the engine has no adapter for this workload) or "failed" (the workload
-    raised; the error is reported, as for micrograd's RecursionError).
+    raised; the error is reported, as for micrograd's RecursionError). An "ok"
+    sample carries ``probe_s``: the host probe's time just before and just
+    after it (see :func:`benchmarks.measure.host_probe`).
     """
     from benchmarks.engines import Unavailable, load
+    from benchmarks.measure import host_probe
     from benchmarks.workloads import WORKLOADS
 
     workload = WORKLOADS[workload_name]
@@ -40,7 +43,9 @@ def run(
     if not gc_on:
         gc.disable()
     try:
+        probe_before = host_probe()
         sample = workload.measure(engine, size, seed, options)
+        sample["probe_s"] = [probe_before, host_probe()]
     except Unavailable as error:
         return {"status": "unavailable", "error": str(error)}
     except Exception as error:  # a benchmark reports a crash instead of hiding it

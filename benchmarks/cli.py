@@ -6,6 +6,12 @@ interleaved so all engines see the same machine load, and prints per-workload
 tables with the median, the minimum, the spread across repeats, the ratio to
 micrograd measured in the same run, the garbage collector's share of the time
 and, for graph workloads, the resident-set growth per node.
+
+Every sample carries the time of a fixed loop (the host probe) taken just
+before and just after it. On a shared host, whose speed can halve for seconds
+at a time, ``--gate FACTOR`` retakes a sample whose probes ran more than FACTOR
+times slower than the run's fastest probe; the report says how many were
+retaken and which were kept slow.
 """
 
 from __future__ import annotations
@@ -26,12 +32,20 @@ from typing import Any
 
 from benchmarks.child import RESULT_PREFIX
 from benchmarks.engines import ENGINES, adapter_functions
+from benchmarks.measure import host_probe
 from benchmarks.workloads import TARGETS, WORKLOADS, Workload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Statuses after which repeating a sample tells nothing new.
 FINAL_STATUSES = ("unavailable", "n/a", "failed")
+
+# A sample whose host probe ran more than this many times slower than the run's fastest probe ran on a
+# slow host (the report counts them; --gate sets the factor and retakes them).
+SLOW_HOST = 1.3
+
+# Seconds of host probes the parent takes before a gated run, to find the host's fast speed.
+CALIBRATION_SECONDS = 5.0
 
 
 @dataclass
@@ -131,8 +145,33 @@ def describe(result: dict[str, Any], workload: Workload) -> str:
     return f"{format_seconds(per)}/{unit}, gc {percent(result['gc_s'] / result['seconds'])}"
 
 
+def slowdown(sample: dict[str, Any], fastest: float) -> float | None:
+    """How many times slower than ``fastest`` the host ran around a sample (its slower probe); None without probes."""
+    probes = sample.get("probe_s")
+    if not probes or fastest <= 0.0:
+        return None
+    return max(probes) / fastest
+
+
+def calibrate(seconds: float) -> float:
+    """The fastest host probe in ``seconds`` of probing: the host's speed when nothing else slows it."""
+    best = host_probe()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        best = min(best, host_probe())
+    return best
+
+
 def run_all(args: argparse.Namespace) -> dict[tuple[str, str, bool], Cell]:
-    """Run every sample, repeats interleaved across engines; return the cells."""
+    """Run every sample, repeats interleaved across engines; return the cells.
+
+    With ``args.gate``, a sample whose probes ran more than ``args.gate``
+    times slower than the fastest probe so far is run again, at most
+    ``args.retakes`` times; the retaken samples' times are kept in the
+    sample's ``retaken`` list, and the last try stands if every try was slow.
+    ``args.fastest_probe`` is set to the run's fastest probe.
+    """
+    args.fastest_probe = calibrate(CALIBRATION_SECONDS) if args.gate else float("inf")
     gc_modes = {"on": [True], "off": [False], "both": [True, False]}[args.gc]
     cells: dict[tuple[str, str, bool], Cell] = {}
     for workload_name in args.workloads:
@@ -156,12 +195,23 @@ def run_all(args: argparse.Namespace) -> dict[tuple[str, str, bool], Cell]:
             if engine in workload.skip and engine not in args.explicit_engines:
                 cell.samples.append({"status": "n/a", "error": workload.skip[engine]})
                 continue
-            result = run_child(
-                engine, workload, args.sizes[workload_name], seed=args.seed, gc_on=gc_on, options=options,
-                threads=args.threads, timeout=args.timeout,
-            )
-            cell.samples.append(result)
             where = f"[{rep + 1}/{args.repeats}] {workload_name:<13} {engine:<14}" + ("" if gc_on else " (gc off)")
+            retaken: list[dict[str, Any]] = []
+            while True:
+                result = run_child(
+                    engine, workload, args.sizes[workload_name], seed=args.seed, gc_on=gc_on, options=options,
+                    threads=args.threads, timeout=args.timeout,
+                )
+                args.fastest_probe = min(args.fastest_probe, *result.get("probe_s", [args.fastest_probe]))
+                slow = slowdown(result, args.fastest_probe)
+                if not args.gate or slow is None or slow <= args.gate or len(retaken) >= args.retakes:
+                    break
+                print(f"{where} {describe(result, workload)}; host {slow:.2f}x slow: retaking", file=sys.stderr,
+                      flush=True)
+                retaken.append({key: result[key] for key in ("seconds", "per_node_s", "probe_s") if key in result})
+            if retaken:
+                result["retaken"] = retaken
+            cell.samples.append(result)
             print(f"{where} {describe(result, workload)}", file=sys.stderr, flush=True)
     return cells
 
@@ -403,7 +453,10 @@ def targets_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namesp
             value = statistics.median(cell.values(key)) / statistics.median(ref.values(key))
             of_mins = min(cell.values(key)) / min(ref.values(key))
             verdict = "met" if value <= t.bound else "MISSED"
-            lines.append(head + f"{value:.3g}x (ratio of minimums {of_mins:.3g}x) -> {verdict}")
+            slow = [f"{n} of {len(c.ok)} {ENGINES[c.engine].label} samples" for c in (cell, ref)
+                    if (n := slow_samples(c, args))]
+            caveat = f" ({' and '.join(slow)} on a slow host)" if slow else ""
+            lines.append(head + f"{value:.3g}x (ratio of minimums {of_mins:.3g}x) -> {verdict}{caveat}")
         else:
             value = statistics.median(cell.values("bytes_per_node"))
             lines.append(head + f"{value:.0f} -> " + ("met" if value <= t.bound else "MISSED"))
@@ -411,6 +464,39 @@ def targets_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namesp
         lines.append("none evaluated: they hold at the default sizes with the collector on, without --quick or --size")
     bullet = "- " if args.markdown else "  "
     return "targets (ratios of medians from this run, collector on):\n" + "\n".join(bullet + line for line in lines)
+
+
+def slow_samples(cell: Cell | None, args: argparse.Namespace) -> int:
+    """How many of a cell's samples ran on a slow host (probe above the gate, or ``SLOW_HOST`` without one)."""
+    if cell is None:
+        return 0
+    bound = args.gate or SLOW_HOST
+    return sum(1 for s in cell.ok if (slowdown(s, args.fastest_probe) or 0.0) > bound)
+
+
+def host_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> str:
+    """How fast the host ran around the samples, and what the gate retook (empty for runs without probes)."""
+    samples = [(cell, s) for cell in cells.values() for s in cell.ok]
+    factors = [f for _, s in samples if (f := slowdown(s, args.fastest_probe)) is not None]
+    if not factors:
+        return ""
+    bound = args.gate or SLOW_HOST
+    slow = [f"{cell.engine} {cell.workload}" for cell, s in samples if (slowdown(s, args.fastest_probe) or 0.0) > bound]
+    text = (
+        f"host: around each sample the probe loop ran {min(factors):.2f}-{max(factors):.2f}x as long as the run's "
+        f"fastest ({format_seconds(args.fastest_probe)}; median {statistics.median(factors):.2f}x); "
+        f"{len(slow)} of {len(factors)} samples ran on a slow host (> {bound:g}x)"
+    )
+    if args.gate:
+        retaken = sum(1 for _, s in samples if s.get("retaken"))
+        tries = sum(len(s.get("retaken", [])) for _, s in samples)
+        text += (
+            f"\ngate {args.gate:g}x: {retaken} samples retaken ({tries} slow tries discarded, at most "
+            f"{args.retakes} per sample)"
+        )
+    if slow:
+        text += "; kept slow: " + ", ".join(f"{name} x{slow.count(name)}" for name in dict.fromkeys(slow))
+    return text
 
 
 def noise_text(cells: dict[tuple[str, str, bool], Cell]) -> str:
@@ -448,6 +534,7 @@ def machine_text(load_before: tuple[float, float, float], args: argparse.Namespa
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n"
         f"{args.repeats} repeat(s), each sample in its own process, collector "
         f"{ {'on': 'on', 'off': 'off', 'both': 'on and off'}[args.gc] }, {args.threads} thread(s) for torch/BLAS"
+        + (f", slow-host gate {args.gate:g}x (at most {args.retakes} retakes per sample)" if args.gate else "")
     )
 
 
@@ -492,6 +579,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and initial parameters")
     parser.add_argument("--threads", type=int, default=1, help="OMP/BLAS threads in each child (default 1)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a sample is abandoned")
+    parser.add_argument(
+        "--gate", type=float, default=None, metavar="FACTOR",
+        help="retake a sample whose host probe ran more than FACTOR (> 1) times slower than the run's fastest "
+        "(for shared hosts whose speed changes; 1.3 separates this project's CI host's two speeds)",
+    )
+    parser.add_argument("--retakes", type=int, default=4, help="with --gate: tries discarded per sample at most")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables (for benchmarks/README.md)")
     parser.add_argument("--json", type=Path, default=None, help="also write every sample to this JSON file")
     parser.add_argument(
@@ -511,8 +604,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.warmup = 0 if args.quick else 1
     if args.steps is None:
         args.steps = 1 if args.quick else 2
-    if args.repeats < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1:
-        parser.error("--repeats, --steps and --threads must be >= 1 and --warmup >= 0")
+    if args.repeats < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.retakes < 0:
+        parser.error("--repeats, --steps and --threads must be >= 1, --warmup and --retakes >= 0")
+    if args.gate is not None and not args.gate > 1.0:  # also refuses nan
+        parser.error(f"--gate is how many times slower than the fastest a host may run: a number > 1, got {args.gate}")
     args.sizes = {name: (w.quick_size if args.quick else w.size) for name, w in WORKLOADS.items()}
     for item in args.size:
         name, _, value = item.partition("=")
@@ -523,14 +618,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 # The options a saved run restores with --from-json (the output format stays the current command's).
-SAVED_OPTIONS = ("engines", "workloads", "repeats", "gc", "threads", "quick", "sizes", "warmup", "steps", "seed")
+SAVED_OPTIONS = (
+    "engines", "workloads", "repeats", "gc", "threads", "quick", "sizes", "warmup", "steps", "seed", "gate", "retakes",
+    "fastest_probe",
+)
 
 
 def report(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace, header: str, wall_s: float) -> str:
     """Render the whole report: header, one table per workload, targets, noise."""
     parts = [header.replace("\n", "\n\n") if args.markdown else header]
     parts += [workload_table(WORKLOADS[name], args.sizes[name], cells, args) for name in args.workloads]
-    parts += [targets_text(cells, args), noise_text(cells), f"total wall time {wall_s:.0f} s"]
+    parts += [targets_text(cells, args), noise_text(cells)]
+    parts += [text for text in (host_text(cells, args),) if text]
+    parts += [f"total wall time {wall_s:.0f} s"]
     return "\n\n".join(parts)
 
 
@@ -547,7 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text(encoding="utf-8"))
         for name in SAVED_OPTIONS:
-            setattr(args, name, saved["options"][name])
+            # Runs saved before the host probe existed have no gate, retakes or probes.
+            setattr(args, name, saved["options"].get(name, {"retakes": 0, "fastest_probe": float("inf")}.get(name)))
         cells = {
             (c["workload"], c["engine"], c["gc_on"]): Cell(c["engine"], c["workload"], c["gc_on"], c["samples"])
             for c in saved["cells"]
