@@ -63,6 +63,7 @@ import operator
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,7 +93,7 @@ Placeholders = list[tuple[Value, int, int | None]]
 
 _EMPTY = object()  # an empty closure cell, or a global that is not (or no longer) defined
 _LIBRARIES = frozenset({"chainrule", "numpy", "torch", "jax", "hypothesis", "pytest", *sys.stdlib_module_names})
-MAX_NAMED_FUNCTIONS = 256  # how many of the user's functions the name guards follow from fn
+MAX_NAMED_FUNCTIONS = 256  # how many of the user's functions the name guards follow from fn (then a warning)
 
 
 @dataclass(frozen=True, eq=False)
@@ -422,7 +423,8 @@ def watch(fn: Callable[..., Any]) -> list[Watch]:
     seen: set[int] = set()
     stack: list[object] = [fn]
     contents_seen: set[int] = set()
-    while stack and len(seen) < MAX_NAMED_FUNCTIONS:
+    followed = 0
+    while stack:
         obj = stack.pop()
         f = _function_of(obj)
         if f is None or id(f) in seen:
@@ -430,6 +432,16 @@ def watch(fn: Callable[..., Any]) -> list[Watch]:
         seen.add(id(f))
         if str(getattr(f, "__module__", None) or "").split(".")[0] in _LIBRARIES and f is not _function_of(fn):
             continue
+        followed += 1
+        if followed > MAX_NAMED_FUNCTIONS:
+            warnings.warn(
+                f"compile(): {getattr(fn, '__qualname__', fn)!r} reaches more than {MAX_NAMED_FUNCTIONS} of your "
+                f"functions by name; names read only by the others (from {f.__qualname__} on) are not watched, so "
+                "rebinding one of them will not trace fn again: call clear() after such a change",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            break
         reader = f"{f.__qualname__} in {f.__code__.co_filename.rsplit('/', 1)[-1]}"
         bound = obj.__self__ if isinstance(obj, types.MethodType) and f.__code__.co_argcount else _EMPTY
         scope = f.__globals__

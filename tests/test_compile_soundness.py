@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -731,3 +732,35 @@ def test_a_bound_method_guards_what_it_reads_through_self() -> None:
     task.cfg.weight = 4.0
     with pytest.raises(GuardError, match=r"attribute 'self\.cfg\.weight' \(read by .*Task\.loss"):
         strict(_DATA2)
+
+
+def _chain_of_functions(n: int) -> Callable[[Value], Value]:
+    """f_n(x) = f_{n-1}(x) + 1, ..., f_0(x) = x * 2: n + 1 functions, each reaching the next by a closure."""
+
+    def f0(x: Value) -> Value:
+        return x * 2.0
+
+    f = f0
+    for _ in range(n):
+
+        def make(inner: Callable[[Value], Value]) -> Callable[[Value], Value]:
+            def fi(x: Value) -> Value:
+                return inner(x) + 1.0
+            return fi
+
+        f = make(f)
+    return f
+
+
+def test_a_function_reaching_too_many_functions_warns_that_the_rest_are_not_watched() -> None:
+    from chainrule.autograd.compiler import MAX_NAMED_FUNCTIONS
+
+    data = np.array([0.5, -1.5])
+    small = _chain_of_functions(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(compile_batch(small)(data), data * 2.0 + 10.0)
+    big = _chain_of_functions(MAX_NAMED_FUNCTIONS + 5)
+    with pytest.warns(RuntimeWarning, match=rf"reaches more than {MAX_NAMED_FUNCTIONS} of your functions .* clear\(\)"):
+        out = compile_batch(big)(data)
+    np.testing.assert_allclose(out, data * 2.0 + MAX_NAMED_FUNCTIONS + 5)
