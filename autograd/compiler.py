@@ -38,7 +38,9 @@ checked before every call:
   values (a copy is kept; an array changed in place, ``mean[0] = 2.0``, is
   seen);
 - the same for the user's own functions fn reads by name, and for the
-  ``forward`` (and ``__call__``) of the user's models found, transitively.
+  ``forward`` (and ``__call__``) of the user's models found, transitively,
+  up to ``MAX_NAMED_FUNCTIONS`` (256) of them; beyond that a RuntimeWarning
+  says which are not followed.
 
 A change makes the next call trace again (or raise :class:`GuardError` with
 ``retrace=False``), never replay the old Values or numbers. A parameter's
