@@ -145,3 +145,16 @@ def test_the_same_run_counts_the_same_instructions(
     first = figures[("balanced-sum", "floor")].runs[0]
     assert first["status"] == again["status"] == "ok"
     assert again["instructions"] == first["instructions"]
+
+
+def test_numpy_random_is_seeded_alike_in_every_counting_child() -> None:
+    # numpy.random seeds its global generator from the OS at import; a seed of another size costs other counts
+    code = (
+        "from benchmarks.instructions import fix_import_entropy; fix_import_entropy(); import numpy.random as r; "
+        "print(r.mtrand._rand.get_state()[1][:4].tolist())"
+    )
+    keys = {
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    }
+    assert len(keys) == 1, keys
