@@ -11,8 +11,9 @@ How one figure is measured:
 * Each measurement is a fresh child process, ``python -m
   benchmarks.instructions child ...``, run as ``setarch <arch> -R valgrind
   --tool=callgrind`` with address-space randomisation off, ``PYTHONHASHSEED=0``
-  and one BLAS/OpenMP thread: with those, the same child executes the same
-  number of instructions every time.
+  and one BLAS/OpenMP thread, a fixed short environment, and numpy.random's
+  import-time seed fixed (:func:`fix_import_entropy`): with those, the same
+  child executes the same number of instructions every time.
 * Each engine runs each workload at two sizes: N and 2N products or steps for
   the graph workloads, 1 and 2 timed moons steps after the same warm-up. The
   difference of the two totals divided by the difference in nodes (or steps)
