@@ -62,8 +62,16 @@ def _is_sequence(x: object) -> bool:
     return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
 
 
+# Element types that are never sequences: a list or tuple of only these is flat.
+_SCALAR_TYPES = frozenset({Value, float, int})
+
+
 def _flatten(x: Any, what: str) -> tuple[Shape, list[Any]]:
     """Return the nested sequence's shape and its elements in row-major order."""
+    # NOTE: a flat list of Values or numbers (a batch of scores or labels, the common case) skips
+    # the per-element recursion: it was ~40% of a 100-sample hinge loss (callgrind).
+    if (type(x) is list or type(x) is tuple) and _SCALAR_TYPES.issuperset(map(type, x)):
+        return (len(x),), list(x)
     if not _is_sequence(x):
         return (), [x.item() if isinstance(x, np.ndarray) else x]
     if isinstance(x, np.ndarray) and x.dtype != object:
@@ -349,6 +357,8 @@ def nll_loss(input: Any, target: Any, *, reduction: Reduction = "mean") -> Any:
 
 
 def _sign_label(x: object, what: str) -> Value | float:
+    if type(x) is float and (x == 1.0 or x == -1.0):  # the common case, without the checks below
+        return x
     if isinstance(x, Value):
         # A label as a Value (a per-sample input of autograd.compile): one condition for both labels,
         # so the compiled program has one guard that every valid label meets.

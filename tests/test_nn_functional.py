@@ -236,6 +236,27 @@ def test_hinge_takes_labels_as_values() -> None:
         hinge_loss(s, values(1, 0, -1, 1))
 
 
+def test_flat_float_labels_give_what_other_label_types_give() -> None:
+    # float labels in a flat list take a shortcut past the shape and label checks: the same numbers
+    # as int labels, numpy float labels and a nested (tuple-in-list) batch that take the full path
+    from chainrule.nn.functional import _flatten
+
+    s = values(0.5, 2.0, -3.0, 1.0)
+    assert _flatten(s, "input") == ((4,), s)
+    assert _flatten((1.0, -1, 2.5), "target") == ((3,), [1.0, -1, 2.5])
+    assert _flatten([], "input") == ((0,), [])
+    assert _flatten([[1.0], [2.0]], "input") == ((2, 1), [1.0, 2.0])
+    assert _flatten([True, 1.0], "input") == ((2,), [True, 1.0])  # bool: the general path, same result
+    expected = [v.data for v in hinge_loss(s, [1, -1, -1, 1], reduction="none")]
+    assert expected == [0.5, 3.0, 0.0, 0.0]
+    assert [v.data for v in hinge_loss(s, [1.0, -1.0, -1.0, 1.0], reduction="none")] == expected
+    assert [v.data for v in hinge_loss(s, list(np.array([1.0, -1.0, -1.0, 1.0])), reduction="none")] == expected
+    nested = hinge_loss([[v] for v in s], [[1.0], [-1.0], [-1.0], [1.0]], reduction="none")
+    assert [row[0].data for row in nested] == expected
+    with pytest.raises(ValueError, match=r"target\[2\] = 0.5 is not a label of -1 or \+1"):
+        hinge_loss(s, [1.0, -1.0, 0.5, 1.0])
+
+
 # ----------------------------------------------------------------------------
 # errors
 # ----------------------------------------------------------------------------
