@@ -175,9 +175,11 @@ def _zero_constants(args: Sequence[Value], grads: Sequence[Any]) -> tuple[Any, .
     """The local derivatives with 0.0 for every constant input (constants take no derivative)."""
     # NOTE: a loop over a copy, not a comprehension: ~30% fewer instructions for a neuron's inputs.
     out = list(grads)
-    for i, a in enumerate(args):
+    i = 0
+    for a in args:  # NOTE: a counter, not enumerate(): no (i, a) tuple to unpack per input
         if a._meta[2] is CONSTANT:
             out[i] = 0.0
+        i += 1
     return tuple(out)
 
 
@@ -953,13 +955,17 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
 
     This is a neuron's pre-activation in one node: ``dot(w, x, bias=b)``.
     """
-    weights = tuple(weights)
-    inputs = tuple(inputs)
+    # NOTE: lists and tuples are read as they are (a neuron's weights and inputs are lists): only
+    # other iterables are copied, since `args` below is the one tuple the node keeps.
+    if type(weights) is not list and type(weights) is not tuple:
+        weights = tuple(weights)
+    if type(inputs) is not list and type(inputs) is not tuple:
+        inputs = tuple(inputs)
     if len(weights) != len(inputs):
         raise ValueError(f"dot(): {len(weights)} weights but {len(inputs)} inputs; they must match")
     if not weights:
         return Value(0.0) if bias is None else apply(OP["sum"], bias)
-    args = weights + inputs if bias is None else (*weights, *inputs, bias)
+    args = (*weights, *inputs) if bias is None else (*weights, *inputs, bias)
     enabled, anomaly, place = get_mode()
     if anomaly or not enabled:
         return apply(_DOT, *args)
@@ -980,7 +986,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
     else:
         terms.append(b)
         grads = (*xs, *ws, 1.0)
-    nodes: tuple[Value, ...] = args  # type: ignore[assignment]  # all Values: each had a _data
+    nodes: tuple[Value, ...] = args  # all Values: each had a _data
     constants = 0
     for a in nodes:
         if a._a is not None:

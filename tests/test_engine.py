@@ -75,6 +75,27 @@ def test_neuron_as_one_dot_node() -> None:
     assert [v.grad for v in (*x, *w, b)] == pytest.approx([-1.5, 0.5, 1.0, 0.0, 0.5], rel=1e-12)
 
 
+def test_dot_takes_any_iterable_and_keeps_its_own_tuple() -> None:
+    # lists and tuples are read in place, other iterables copied: the same node either way, and the
+    # node's parents never alias (or follow changes to) the caller's list
+    x = [Value(2.0, "x1"), Value(0.5, "x2")]
+    w = [Value(-3.0, "w1"), Value(1.0, "w2")]
+    b = Value(0.25, "b")
+    nodes = [dot(w, x, bias=b), dot(tuple(w), tuple(x), bias=b), dot(iter(w), (v for v in x), bias=b)]
+    for n in nodes:
+        assert n.data == -5.25
+        assert n.parents == (*w, *x, b)
+        assert n.local_grads == (2.0, 0.5, -3.0, 1.0, 1.0)
+    unbiased = dot(w, iter(x))
+    assert unbiased.data == -5.5 and unbiased.parents == (*w, *x)
+    w.append(Value(9.0))
+    assert nodes[0].parents == (*w[:2], *x, b)
+    with pytest.raises(ValueError, match="3 weights but 2 inputs"):
+        dot(w, x)
+    with pytest.raises(ValueError, match="3 weights but 2 inputs"):
+        dot(iter(w), iter(x))
+
+
 # ----------------------------------------------------------------------------
 # Recorded edges
 # ----------------------------------------------------------------------------
