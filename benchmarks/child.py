@@ -1,5 +1,8 @@
 """One sample in a fresh process: ``python -m benchmarks.child --engine E --workload W --size N``.
 
+``--probe-only`` times the host probe alone, in a process like a sample's:
+the slow-host gate's reference (see :func:`benchmarks.cli.calibrate`).
+
 The parent (:mod:`benchmarks.cli`) starts one of these per engine, workload
 and repeat, so each sample starts with a clean heap, a clean resident set and
 a clean collector. It prints one line ``BENCHMARK-RESULT {json}`` on stdout.
@@ -63,14 +66,23 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, measure one sample, print it as JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--engine", required=True)
-    parser.add_argument("--workload", required=True)
-    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--engine", default="")
+    parser.add_argument("--workload", default="")
+    parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gc", choices=["on", "off"], default="on")
     parser.add_argument("--warmup", type=int, default=1, help="moons: untimed steps before the timed ones")
     parser.add_argument("--steps", type=int, default=2, help="moons: timed steps (their mean is the sample)")
+    parser.add_argument("--probe-only", action="store_true", help="time the host probe only (no engine, no workload)")
     args = parser.parse_args(argv)
+    if args.probe_only:
+        from benchmarks.measure import host_probe
+
+        sys.stdout.write(RESULT_PREFIX + json.dumps({"status": "ok", "probe_s": [host_probe()]}) + "\n")
+        sys.stdout.flush()
+        return 0
+    if not (args.engine and args.workload and args.size > 0):
+        parser.error("--engine, --workload and --size (>= 1) are required, unless --probe-only")
     result = run(
         args.engine, args.workload, args.size, args.seed, args.gc == "on", {"warmup": args.warmup, "steps": args.steps}
     )

@@ -10,8 +10,8 @@ and, for graph workloads, the resident-set growth per node.
 Every sample carries the time of a fixed loop (the host probe) taken just
 before and just after it. On a shared host, whose speed can halve for seconds
 at a time, ``--gate FACTOR`` retakes a sample whose probes ran more than FACTOR
-times slower than the run's fastest probe; the report says how many were
-retaken and which were kept slow.
+times slower than the host's usual speed (calibrated in fresh processes
+first); the report says how many were retaken and which were kept slow.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from typing import Any
 
 from benchmarks.child import RESULT_PREFIX
 from benchmarks.engines import ENGINES, adapter_functions
-from benchmarks.measure import host_probe
 from benchmarks.workloads import TARGETS, WORKLOADS, Workload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +39,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Statuses after which repeating a sample tells nothing new.
 FINAL_STATUSES = ("unavailable", "n/a", "failed")
 
-# A sample whose host probe ran more than this many times slower than the run's fastest probe ran on a
+# A sample whose host probe ran more than this many times slower than the reference (the median probe) ran on a
 # slow host (the report counts them; --gate sets the factor and retakes them).
 SLOW_HOST = 1.3
 
-# Seconds of host probes the parent takes before a gated run, to find the host's fast speed.
-CALIBRATION_SECONDS = 5.0
+# Fresh processes that time the host probe before a gated run: their median is the reference.
+CALIBRATION_PROCESSES = 15
 
 
 @dataclass
@@ -145,33 +144,55 @@ def describe(result: dict[str, Any], workload: Workload) -> str:
     return f"{format_seconds(per)}/{unit}, gc {percent(result['gc_s'] / result['seconds'])}"
 
 
-def slowdown(sample: dict[str, Any], fastest: float) -> float | None:
-    """How many times slower than ``fastest`` the host ran around a sample (its slower probe); None without probes."""
+def slowdown(sample: dict[str, Any], reference: float) -> float | None:
+    """How many times slower than ``reference`` the host ran around a sample (its slower probe); None without probes."""
     probes = sample.get("probe_s")
-    if not probes or fastest <= 0.0:
+    if not probes or not reference > 0.0:  # also no reference (nan)
         return None
-    return max(probes) / fastest
+    return max(probes) / reference
 
 
-def calibrate(seconds: float) -> float:
-    """The fastest host probe in ``seconds`` of probing: the host's speed when nothing else slows it."""
-    best = host_probe()
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        best = min(best, host_probe())
-    return best
+def calibrate(processes: int, env: dict[str, str]) -> float:
+    """The host's usual speed: the median probe of ``processes`` fresh processes, one after another.
+
+    A probe's time depends on the process as well as the host (the same loop
+    runs up to ~10% faster or slower in another process, and a long run of
+    probes in one process finds a minimum ~10% below any sample's), so the
+    reference is taken in processes started as the samples' are. The median
+    is the usual speed while the host is fast at least half the time.
+    """
+    probes = []
+    for _ in range(processes):
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.child", "--probe-only"], cwd=REPO_ROOT, env=env, capture_output=True,
+            text=True, timeout=60, check=False,
+        )
+        for line in proc.stdout.splitlines():
+            if line.startswith(RESULT_PREFIX):
+                probes += json.loads(line[len(RESULT_PREFIX):])["probe_s"]
+    if not probes:
+        raise RuntimeError("the host probe ran in no process: python -m benchmarks.child --probe-only fails here")
+    return statistics.median(probes)
+
+
+def reference_probe(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> float:
+    """The probe time slowdowns are measured against: the gate's calibration, else the median of the run's probes."""
+    if getattr(args, "calibration", None):
+        return float(args.calibration)
+    probes = [p for cell in cells.values() for s in cell.ok for p in s.get("probe_s", [])]
+    return statistics.median(probes) if probes else float("nan")
 
 
 def run_all(args: argparse.Namespace) -> dict[tuple[str, str, bool], Cell]:
     """Run every sample, repeats interleaved across engines; return the cells.
 
-    With ``args.gate``, a sample whose probes ran more than ``args.gate``
-    times slower than the fastest probe so far is run again, at most
-    ``args.retakes`` times; the retaken samples' times are kept in the
-    sample's ``retaken`` list, and the last try stands if every try was slow.
-    ``args.fastest_probe`` is set to the run's fastest probe.
+    With ``args.gate``, the host's usual speed is calibrated first
+    (``args.calibration``), and a sample whose probes ran more than
+    ``args.gate`` times slower is run again, at most ``args.retakes`` times;
+    the retaken tries' times are kept in the sample's ``retaken`` list, and
+    the last try stands if every try was slow.
     """
-    args.fastest_probe = calibrate(CALIBRATION_SECONDS) if args.gate else float("inf")
+    args.calibration = calibrate(CALIBRATION_PROCESSES, child_env(args.threads)) if args.gate else None
     gc_modes = {"on": [True], "off": [False], "both": [True, False]}[args.gc]
     cells: dict[tuple[str, str, bool], Cell] = {}
     for workload_name in args.workloads:
@@ -202,9 +223,8 @@ def run_all(args: argparse.Namespace) -> dict[tuple[str, str, bool], Cell]:
                     engine, workload, args.sizes[workload_name], seed=args.seed, gc_on=gc_on, options=options,
                     threads=args.threads, timeout=args.timeout,
                 )
-                args.fastest_probe = min(args.fastest_probe, *result.get("probe_s", [args.fastest_probe]))
-                slow = slowdown(result, args.fastest_probe)
-                if not args.gate or slow is None or slow <= args.gate or len(retaken) >= args.retakes:
+                slow = slowdown(result, args.calibration) if args.gate else None
+                if slow is None or slow <= args.gate or len(retaken) >= args.retakes:
                     break
                 print(f"{where} {describe(result, workload)}; host {slow:.2f}x slow: retaking", file=sys.stderr,
                       flush=True)
@@ -431,6 +451,7 @@ def workload_table(
 def targets_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> str:
     """One line per target of the issues: the measured value and met / MISSED, or why it was not measured."""
     lines = []
+    reference = reference_probe(cells, args)
     for t in TARGETS:
         label = ENGINES[t.engine].label if t.engine in ENGINES else t.engine
         if t.metric == "time":
@@ -454,7 +475,7 @@ def targets_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namesp
             of_mins = min(cell.values(key)) / min(ref.values(key))
             verdict = "met" if value <= t.bound else "MISSED"
             slow = [f"{n} of {len(c.ok)} {ENGINES[c.engine].label} samples" for c in (cell, ref)
-                    if (n := slow_samples(c, args))]
+                    if (n := slow_samples(c, args, reference))]
             caveat = f" ({' and '.join(slow)} on a slow host)" if slow else ""
             lines.append(head + f"{value:.3g}x (ratio of minimums {of_mins:.3g}x) -> {verdict}{caveat}")
         else:
@@ -466,25 +487,30 @@ def targets_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namesp
     return "targets (ratios of medians from this run, collector on):\n" + "\n".join(bullet + line for line in lines)
 
 
-def slow_samples(cell: Cell | None, args: argparse.Namespace) -> int:
+def slow_samples(cell: Cell | None, args: argparse.Namespace, reference: float) -> int:
     """How many of a cell's samples ran on a slow host (probe above the gate, or ``SLOW_HOST`` without one)."""
     if cell is None:
         return 0
     bound = args.gate or SLOW_HOST
-    return sum(1 for s in cell.ok if (slowdown(s, args.fastest_probe) or 0.0) > bound)
+    return sum(1 for s in cell.ok if (slowdown(s, reference) or 0.0) > bound)
 
 
 def host_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> str:
     """How fast the host ran around the samples, and what the gate retook (empty for runs without probes)."""
+    reference = reference_probe(cells, args)
     samples = [(cell, s) for cell in cells.values() for s in cell.ok]
-    factors = [f for _, s in samples if (f := slowdown(s, args.fastest_probe)) is not None]
+    factors = [f for _, s in samples if (f := slowdown(s, reference)) is not None]
     if not factors:
         return ""
     bound = args.gate or SLOW_HOST
-    slow = [f"{cell.engine} {cell.workload}" for cell, s in samples if (slowdown(s, args.fastest_probe) or 0.0) > bound]
+    slow = [f"{cell.engine} {cell.workload}" for cell, s in samples if (slowdown(s, reference) or 0.0) > bound]
+    what = (
+        f"the median probe of {CALIBRATION_PROCESSES} fresh processes before the run" if args.gate
+        else "the median probe of the run"
+    )
     text = (
-        f"host: around each sample the probe loop ran {min(factors):.2f}-{max(factors):.2f}x as long as the run's "
-        f"fastest ({format_seconds(args.fastest_probe)}; median {statistics.median(factors):.2f}x); "
+        f"host: around each sample the probe loop ran {min(factors):.2f}-{max(factors):.2f}x as long as "
+        f"{what} ({format_seconds(reference)}; median {statistics.median(factors):.2f}x); "
         f"{len(slow)} of {len(factors)} samples ran on a slow host (> {bound:g}x)"
     )
     if args.gate:
@@ -581,8 +607,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a sample is abandoned")
     parser.add_argument(
         "--gate", type=float, default=None, metavar="FACTOR",
-        help="retake a sample whose host probe ran more than FACTOR (> 1) times slower than the run's fastest "
-        "(for shared hosts whose speed changes; 1.3 separates this project's CI host's two speeds)",
+        help="retake a sample whose host probe ran more than FACTOR (> 1) times slower than the host's usual speed "
+        "(for shared hosts whose speed changes; 1.3 separates this project's host's two speeds)",
     )
     parser.add_argument("--retakes", type=int, default=4, help="with --gate: tries discarded per sample at most")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables (for benchmarks/README.md)")
@@ -607,7 +633,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.repeats < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.retakes < 0:
         parser.error("--repeats, --steps and --threads must be >= 1, --warmup and --retakes >= 0")
     if args.gate is not None and not args.gate > 1.0:  # also refuses nan
-        parser.error(f"--gate is how many times slower than the fastest a host may run: a number > 1, got {args.gate}")
+        parser.error(
+            f"--gate is how many times slower than its usual speed the host may run: a number > 1, got {args.gate}"
+        )
     args.sizes = {name: (w.quick_size if args.quick else w.size) for name, w in WORKLOADS.items()}
     for item in args.size:
         name, _, value = item.partition("=")
@@ -620,7 +648,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 # The options a saved run restores with --from-json (the output format stays the current command's).
 SAVED_OPTIONS = (
     "engines", "workloads", "repeats", "gc", "threads", "quick", "sizes", "warmup", "steps", "seed", "gate", "retakes",
-    "fastest_probe",
+    "calibration",
 )
 
 
@@ -648,7 +676,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved = json.loads(args.from_json.read_text(encoding="utf-8"))
         for name in SAVED_OPTIONS:
             # Runs saved before the host probe existed have no gate, retakes or probes.
-            setattr(args, name, saved["options"].get(name, {"retakes": 0, "fastest_probe": float("inf")}.get(name)))
+            setattr(args, name, saved["options"].get(name, {"retakes": 0}.get(name)))
         cells = {
             (c["workload"], c["engine"], c["gc_on"]): Cell(c["engine"], c["workload"], c["gc_on"], c["samples"])
             for c in saved["cells"]
