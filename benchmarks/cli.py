@@ -10,8 +10,9 @@ and, for graph workloads, the resident-set growth per node.
 Every sample carries the time of a fixed loop (the host probe) taken just
 before and just after it. On a shared host, whose speed can halve for seconds
 at a time, ``--gate FACTOR`` retakes a sample whose probes ran more than FACTOR
-times slower than the host's usual speed (calibrated in fresh processes
-first); the report says how many were retaken and which were kept slow.
+times slower than the host's usual speed (a low quantile of every probe,
+starting with fresh processes' before the run); the report says how many
+were retaken and which were kept slow.
 """
 
 from __future__ import annotations
@@ -39,12 +40,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Statuses after which repeating a sample tells nothing new.
 FINAL_STATUSES = ("unavailable", "n/a", "failed")
 
-# A sample whose host probe ran more than this many times slower than the reference (the median probe) ran on a
+# A sample whose host probe ran more than this many times slower than the reference (see reference_of) ran on a
 # slow host (the report counts them; --gate sets the factor and retakes them).
 SLOW_HOST = 1.3
 
-# Fresh processes that time the host probe before a gated run: their median is the reference.
-CALIBRATION_PROCESSES = 15
+# Fresh processes that time the host probe before a gated run, one every CALIBRATION_GAP_S seconds, so they
+# see more than one of the host's speed phases (which last 1-8 s here).
+CALIBRATION_PROCESSES = 20
+CALIBRATION_GAP_S = 0.5
+
+# The reference probe time is this quantile of every probe so far (calibration, samples and retaken tries).
+REFERENCE_QUANTILE = 0.25
 
 
 @dataclass
@@ -152,17 +158,21 @@ def slowdown(sample: dict[str, Any], reference: float) -> float | None:
     return max(probes) / reference
 
 
-def calibrate(processes: int, env: dict[str, str]) -> float:
-    """The host's usual speed: the median probe of ``processes`` fresh processes, one after another.
+def calibrate(processes: int, env: dict[str, str]) -> list[float]:
+    """Time the host probe in ``processes`` fresh processes, one every ``CALIBRATION_GAP_S`` seconds.
 
     A probe's time depends on the process as well as the host (the same loop
     runs up to ~10% faster or slower in another process, and a long run of
     probes in one process finds a minimum ~10% below any sample's), so the
-    reference is taken in processes started as the samples' are. The median
-    is the usual speed while the host is fast at least half the time.
+    reference comes from processes started as the samples' are.
+
+    Returns:
+        Their probe times, in seconds.
     """
-    probes = []
-    for _ in range(processes):
+    probes: list[float] = []
+    for i in range(processes):
+        if i:
+            time.sleep(CALIBRATION_GAP_S)
         proc = subprocess.run(
             [sys.executable, "-m", "benchmarks.child", "--probe-only"], cwd=REPO_ROOT, env=env, capture_output=True,
             text=True, timeout=60, check=False,
@@ -172,27 +182,49 @@ def calibrate(processes: int, env: dict[str, str]) -> float:
                 probes += json.loads(line[len(RESULT_PREFIX):])["probe_s"]
     if not probes:
         raise RuntimeError("the host probe ran in no process: python -m benchmarks.child --probe-only fails here")
-    return statistics.median(probes)
+    return probes
+
+
+def reference_of(probes: Sequence[float]) -> float:
+    """The reference probe time: the ``REFERENCE_QUANTILE`` quantile of ``probes`` (nan without any).
+
+    A low quantile is the host's usual fast speed as long as the host runs
+    fast more than that share of the time, however long its slow phases.
+    """
+    if not probes:
+        return float("nan")
+    ordered = sorted(probes)
+    return ordered[int(REFERENCE_QUANTILE * (len(ordered) - 1))]
+
+
+def all_probes(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> list[float]:
+    """Every probe of the run: the calibration's, the samples' and their retaken tries'."""
+    probes = list(getattr(args, "calibration", None) or [])
+    for cell in cells.values():
+        for s in cell.ok:
+            probes += s.get("probe_s", [])
+            for r in s.get("retaken", []):
+                probes += r.get("probe_s", [])
+    return probes
 
 
 def reference_probe(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> float:
-    """The probe time slowdowns are measured against: the gate's calibration, else the median of the run's probes."""
-    if getattr(args, "calibration", None):
-        return float(args.calibration)
-    probes = [p for cell in cells.values() for s in cell.ok for p in s.get("probe_s", [])]
-    return statistics.median(probes) if probes else float("nan")
+    """The probe time slowdowns are measured against: see :func:`reference_of`."""
+    return reference_of(all_probes(cells, args))
 
 
 def run_all(args: argparse.Namespace) -> dict[tuple[str, str, bool], Cell]:
     """Run every sample, repeats interleaved across engines; return the cells.
 
-    With ``args.gate``, the host's usual speed is calibrated first
+    With ``args.gate``, the probe is first timed in fresh processes
     (``args.calibration``), and a sample whose probes ran more than
-    ``args.gate`` times slower is run again, at most ``args.retakes`` times;
-    the retaken tries' times are kept in the sample's ``retaken`` list, and
-    the last try stands if every try was slow.
+    ``args.gate`` times the reference of every probe so far
+    (:func:`reference_of`) is run again, at most ``args.retakes`` times; the
+    retaken tries' times are kept in the sample's ``retaken`` list, and the
+    last try stands if every try was slow.
     """
-    args.calibration = calibrate(CALIBRATION_PROCESSES, child_env(args.threads)) if args.gate else None
+    args.calibration = calibrate(CALIBRATION_PROCESSES, child_env(args.threads)) if args.gate else []
+    probes = list(args.calibration)
     gc_modes = {"on": [True], "off": [False], "both": [True, False]}[args.gc]
     cells: dict[tuple[str, str, bool], Cell] = {}
     for workload_name in args.workloads:
@@ -223,7 +255,8 @@ def run_all(args: argparse.Namespace) -> dict[tuple[str, str, bool], Cell]:
                     engine, workload, args.sizes[workload_name], seed=args.seed, gc_on=gc_on, options=options,
                     threads=args.threads, timeout=args.timeout,
                 )
-                slow = slowdown(result, args.calibration) if args.gate else None
+                probes += result.get("probe_s", [])
+                slow = slowdown(result, reference_of(probes)) if args.gate else None
                 if slow is None or slow <= args.gate or len(retaken) >= args.retakes:
                     break
                 print(f"{where} {describe(result, workload)}; host {slow:.2f}x slow: retaking", file=sys.stderr,
@@ -504,10 +537,7 @@ def host_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace
         return ""
     bound = args.gate or SLOW_HOST
     slow = [f"{cell.engine} {cell.workload}" for cell, s in samples if (slowdown(s, reference) or 0.0) > bound]
-    what = (
-        f"the median probe of {CALIBRATION_PROCESSES} fresh processes before the run" if args.gate
-        else "the median probe of the run"
-    )
+    what = f"the reference, the {REFERENCE_QUANTILE:.0%} quantile of the run's {len(all_probes(cells, args))} probes"
     text = (
         f"host: around each sample the probe loop ran {min(factors):.2f}-{max(factors):.2f}x as long as "
         f"{what} ({format_seconds(reference)}; median {statistics.median(factors):.2f}x); "
@@ -676,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved = json.loads(args.from_json.read_text(encoding="utf-8"))
         for name in SAVED_OPTIONS:
             # Runs saved before the host probe existed have no gate, retakes or probes.
-            setattr(args, name, saved["options"].get(name, {"retakes": 0}.get(name)))
+            setattr(args, name, saved["options"].get(name, {"retakes": 0, "calibration": []}.get(name)))
         cells = {
             (c["workload"], c["engine"], c["gc_on"]): Cell(c["engine"], c["workload"], c["gc_on"], c["samples"])
             for c in saved["cells"]

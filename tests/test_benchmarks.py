@@ -55,7 +55,7 @@ def _args(*extra: str, repeats: int = 2) -> Any:
 
 
 def test_gate_retakes_slow_samples_and_keeps_the_last_try(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "calibrate", lambda processes, env: 1.0)
+    monkeypatch.setattr(cli, "calibrate", lambda processes, env: [1.0] * 20)
     tries = [
         (5.0, [2.0, 1.0]),  # repeat 1: slow before -> retaken
         (4.0, [1.0, 1.5]),  # slow after -> retaken
@@ -71,9 +71,9 @@ def test_gate_retakes_slow_samples_and_keeps_the_last_try(monkeypatch: pytest.Mo
     assert [s["seconds"] for s in samples] == [3.0, 7.0]
     assert [r["seconds"] for r in samples[0]["retaken"]] == [5.0, 4.0]
     assert [r["seconds"] for r in samples[1]["retaken"]] == [9.0, 8.0]
-    assert args.calibration == 1.0
+    assert args.calibration == [1.0] * 20
     host = cli.host_text(cells, args)
-    assert "as long as the median probe of 15 fresh processes before the run (1 s; " in host
+    assert "as long as the reference, the 25% quantile of the run's 32 probes (1 s; " in host
     assert "1 of 2 samples ran on a slow host (> 1.3x)" in host
     assert "2 samples retaken (4 slow tries discarded, at most 2 per sample)" in host
     assert "kept slow: floor tanh-chain x1" in host
@@ -88,17 +88,17 @@ def test_without_a_gate_nothing_is_retaken_but_slow_samples_are_counted(monkeypa
     samples = cells[("tanh-chain", "floor", True)].samples
     assert [s["seconds"] for s in samples] == [5.0, 3.0, 4.0, 3.5]
     assert not any("retaken" in s for s in samples)
-    assert args.calibration is None
-    # The reference is the median of the run's 8 probes: 1.0 (four 1.0s, then 1.1, 2.0, 2.2 above).
+    assert args.calibration == []
+    # The reference is the lower quartile of the run's 8 probes: 1.0 (five 1.0s, then 1.1, 2.0, 2.2).
     assert cli.reference_probe(cells, args) == 1.0
     assert cli.slow_samples(cells[("tanh-chain", "floor", True)], args, 1.0) == 1
     host = cli.host_text(cells, args)
-    assert "ran 1.00-2.20x as long as the median probe of the run (1 s; median 1.05x)" in host
+    assert "ran 1.00-2.20x as long as the reference, the 25% quantile of the run's 8 probes (1 s; median 1.05x)" in host
     assert "1 of 4 samples ran on a slow host (> 1.3x)" in host and "gate" not in host
 
 
 def test_a_target_says_when_its_samples_ran_on_a_slow_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "calibrate", lambda processes, env: 1.0)
+    monkeypatch.setattr(cli, "calibrate", lambda processes, env: [1.0] * 20)
     monkeypatch.setattr(cli, "run_child", _fake_child([(2.0, [1.0, 1.0]), (1.0, [3.0, 1.0])]))
     args = cli.parse_args([
         "--engines", "chainrule,floor", "--workloads", "tanh-chain", "--repeats", "1", "--gate", "1.5",
@@ -133,6 +133,13 @@ def test_runs_saved_before_the_probe_existed_still_report(tmp_path: Path, capsys
     assert "host:" not in out  # no probes, no host line
 
 
+def test_the_reference_is_the_lower_quartile_of_every_probe() -> None:
+    assert cli.reference_of([]) != cli.reference_of([])  # nan: no reference, no slowdowns
+    assert cli.reference_of([2.0]) == 2.0
+    # A host slow for 60% of the probes still has its fast speed as the reference.
+    assert cli.reference_of([1.0, 1.1, 1.05, 1.02, 2.0, 2.1, 1.9, 2.2, 2.0, 2.05]) == 1.05
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -162,10 +169,11 @@ def test_a_real_gated_run_of_two_engines_agrees_and_saves_its_probes(tmp_path: P
     assert next(line for line in proc.stdout.splitlines() if line.startswith("floor engine")).endswith("same")
     saved = json.loads(out.read_text(encoding="utf-8"))
     calibration = saved["options"]["calibration"]
-    assert saved["options"]["gate"] == 50 and 0.0 < calibration < 5.0
+    assert saved["options"]["gate"] == 50 and len(calibration) == 20 and all(0.0 < p < 5.0 for p in calibration)
+    reference = cli.reference_of(calibration + [p for c in saved["cells"] for s in c["samples"] for p in s["probe_s"]])
     samples = [s for cell in saved["cells"] for s in cell["samples"]]
     assert len(samples) == 4
-    # A probe in one process is within a factor of 2 of the median of 15 others on any host that is not
+    # A probe in one process is within a factor of 2 of the others' lower quartile on any host that is not
     # changing speed by more than that; the gate of 50 retakes nothing.
-    assert all(len(s["probe_s"]) == 2 and 0.5 < max(s["probe_s"]) / calibration < 50 for s in samples)
+    assert all(len(s["probe_s"]) == 2 and 0.5 < max(s["probe_s"]) / reference < 50 for s in samples)
     assert not any("retaken" in s for s in samples)
