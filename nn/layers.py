@@ -266,14 +266,17 @@ class Layer(Module):
 
     def _forward(self, xs: Sequence[Value]) -> list[Value]:
         outs = []
-        # NOTE: set_mode/reset_mode with the scopes' modes looked up once per call,
-        # not `with scope(f"neurons.{i}")`: this runs once per neuron and sample.
-        for mode, neuron in zip(scoped_modes("neurons", len(self.neurons)), self.neurons):
-            token = set_mode(mode)
-            try:
+        # NOTE: not `with scope(f"neurons.{i}")` per neuron (this runs once per
+        # neuron and sample): the scopes' modes are looked up once per call, each
+        # is set in turn, and the mode from before is restored once at the end.
+        modes = scoped_modes("neurons", len(self.neurons))
+        token = set_mode(modes[0])
+        try:
+            for mode, neuron in zip(modes, self.neurons):
+                set_mode(mode)
                 outs.append(neuron._forward(xs))
-            finally:
-                reset_mode(token)
+        finally:
+            reset_mode(token)
         return outs
 
     def forward(self, x: Sequence[Any] | np.ndarray) -> Value | list[Value]:
@@ -348,12 +351,14 @@ class MLP(Module):
     def forward(self, x: Sequence[Any] | np.ndarray) -> Value | list[Value]:
         """Return the outputs for one sample: a Value if the last layer has one neuron, else a list."""
         xs = _as_inputs(x, self.nin, "MLP")
-        for mode, layer in zip(scoped_modes("layers", len(self.layers)), self.layers):
-            token = set_mode(mode)
-            try:
+        modes = scoped_modes("layers", len(self.layers))  # as in Layer._forward
+        token = set_mode(modes[0])
+        try:
+            for mode, layer in zip(modes, self.layers):
+                set_mode(mode)
                 xs = layer._forward(xs)
-            finally:
-                reset_mode(token)
+        finally:
+            reset_mode(token)
         return xs[0] if len(xs) == 1 else xs
 
     def get_config(self) -> dict[str, Any]:

@@ -266,6 +266,36 @@ def _scopes_by_op(root: Value) -> dict[str, set[str | None]]:
     return found
 
 
+def test_an_error_inside_a_neuron_restores_the_mode_from_before_the_call() -> None:
+    calls: list[str | None] = []
+
+    def act(v: Value) -> Value:  # a user's activation: records its scope, fails in the second neuron
+        calls.append(autograd.current_scope())
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return v.tanh()
+
+    model = nn.MLP(2, [3, 1], activation=act, seed=0)
+    with autograd.scope("outer"), autograd.no_grad():
+        with pytest.raises(RuntimeError, match="boom"):
+            model([1.0, 2.0])
+        assert autograd.current_scope() == "outer" and not autograd.is_grad_enabled()
+    assert calls == ["outer.layers.0.neurons.0", "outer.layers.0.neurons.1"]
+    assert autograd.current_scope() is None and autograd.is_grad_enabled()
+    calls.clear()
+    layer = nn.Layer(2, 3, activation=act, seed=0)  # a root layer: nothing around it restores the mode
+    with pytest.raises(RuntimeError, match="boom"):
+        layer([1.0, 2.0])
+    assert calls == ["neurons.0", "neurons.1"]
+    assert autograd.current_scope() is None
+    # Each neuron's nodes carry its own path, also after a neuron whose activation makes several nodes.
+    calls.clear()
+    ok = nn.MLP(2, [3, 1], activation=lambda v: (v * 2.0).relu(), seed=0)
+    scopes = _scopes_by_op(ok([1.0, 2.0]))
+    assert scopes["relu"] == scopes["mul"] == {f"layers.0.neurons.{i}" for i in range(3)}
+    assert scopes["dot"] == {"layers.0.neurons.0", "layers.0.neurons.1", "layers.0.neurons.2", "layers.1.neurons.0"}
+
+
 def test_forward_nodes_carry_the_module_path() -> None:
     model = nn.MLP(2, [2, 1], activation="tanh", seed=0)
     out = model([1.0, 2.0])
