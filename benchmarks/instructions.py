@@ -497,7 +497,7 @@ def workload_table(workload: str, engines: Sequence[str], figures: dict[tuple[st
     harness = figures[(workload, HARNESS)]
     if harness.status == "ok":
         rows.append([
-            "harness (subtracted above)", f"{harness.raw_per_unit:,.0f}", "", "",
+            "harness (subtracted above)", f"{round(harness.raw_per_unit):,}", "", "",
             f"{harness.runs[0]['instructions']:,}", f"{harness.runs[1]['instructions']:,}",
         ])
     else:
