@@ -87,8 +87,11 @@ def mlp_4_4_1_loss() -> Any:
 
 # Under xdist (the README's command: ``-n auto --dist loadgroup``) each of these modules runs on one worker: its
 # tests share a module-scoped fixture that costs seconds to build (the sdist, wheel and wheelhouse; the API
-# reference; a Chromium), which a split module would build on each worker.
-ONE_WORKER_MODULES = ("tests/test_packaging.py", "tests/test_docs.py", "tests/test_viz_animation_browser.py")
+# reference; a Chromium; callgrind runs), which a split module would build on each worker.
+ONE_WORKER_MODULES = (
+    "tests/test_packaging.py", "tests/test_docs.py", "tests/test_viz_animation_browser.py",
+    "tests/test_benchmark_instructions.py",
+)
 
 
 @pytest.hookimpl(optionalhook=True)
