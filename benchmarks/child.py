@@ -18,6 +18,8 @@ import sys
 import traceback
 from typing import Any
 
+from benchmarks.measure import host_probe
+
 RESULT_PREFIX = "BENCHMARK-RESULT "
 
 
@@ -33,7 +35,6 @@ def run(
     after it (see :func:`benchmarks.measure.host_probe`).
     """
     from benchmarks.engines import Unavailable, load
-    from benchmarks.measure import host_probe
     from benchmarks.workloads import WORKLOADS
 
     workload = WORKLOADS[workload_name]
@@ -76,16 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-only", action="store_true", help="time the host probe only (no engine, no workload)")
     args = parser.parse_args(argv)
     if args.probe_only:
-        from benchmarks.measure import host_probe
-
-        sys.stdout.write(RESULT_PREFIX + json.dumps({"status": "ok", "probe_s": [host_probe()]}) + "\n")
-        sys.stdout.flush()
-        return 0
-    if not (args.engine and args.workload and args.size > 0):
+        result: dict[str, Any] = {"status": "ok", "probe_s": [host_probe()]}
+    elif not (args.engine and args.workload and args.size > 0):
         parser.error("--engine, --workload and --size (>= 1) are required, unless --probe-only")
-    result = run(
-        args.engine, args.workload, args.size, args.seed, args.gc == "on", {"warmup": args.warmup, "steps": args.steps}
-    )
+    else:
+        result = run(
+            args.engine, args.workload, args.size, args.seed, args.gc == "on",
+            {"warmup": args.warmup, "steps": args.steps},
+        )
     sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

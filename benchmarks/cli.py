@@ -126,11 +126,24 @@ def run_child(
         )
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"timed out after {timeout:.0f} s", "short": "timeout"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
-            result["wall_s"] = time.perf_counter() - started
+    result = child_result(proc.stdout)
+    if result is None:
+        return crashed(proc)
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def child_result(stdout: str, prefix: str = RESULT_PREFIX) -> dict[str, Any] | None:
+    """The result a child printed on its last line starting with ``prefix``, or None if it printed none."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(prefix):
+            result: dict[str, Any] = json.loads(line[len(prefix):])
             return result
+    return None
+
+
+def crashed(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """A "failed" result for a child that printed no result: its exit code and last lines of output."""
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return {
         "status": "failed",
@@ -177,9 +190,9 @@ def calibrate(processes: int, env: dict[str, str]) -> list[float]:
             [sys.executable, "-m", "benchmarks.child", "--probe-only"], cwd=REPO_ROOT, env=env, capture_output=True,
             text=True, timeout=60, check=False,
         )
-        for line in proc.stdout.splitlines():
-            if line.startswith(RESULT_PREFIX):
-                probes += json.loads(line[len(RESULT_PREFIX):])["probe_s"]
+        result = child_result(proc.stdout)
+        if result is not None:
+            probes += result["probe_s"]
     if not probes:
         raise RuntimeError("the host probe ran in no process: python -m benchmarks.child --probe-only fails here")
     return probes
@@ -520,32 +533,39 @@ def targets_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namesp
     return "targets (ratios of medians from this run, collector on):\n" + "\n".join(bullet + line for line in lines)
 
 
+def slow_bound(args: argparse.Namespace) -> float:
+    """The slowdown above which a sample ran on a slow host: the gate, or ``SLOW_HOST`` without one."""
+    return float(args.gate or SLOW_HOST)
+
+
 def slow_samples(cell: Cell | None, args: argparse.Namespace, reference: float) -> int:
-    """How many of a cell's samples ran on a slow host (probe above the gate, or ``SLOW_HOST`` without one)."""
+    """How many of a cell's samples ran on a slow host (see :func:`slow_bound`)."""
     if cell is None:
         return 0
-    bound = args.gate or SLOW_HOST
-    return sum(1 for s in cell.ok if (slowdown(s, reference) or 0.0) > bound)
+    return sum(1 for s in cell.ok if (slowdown(s, reference) or 0.0) > slow_bound(args))
 
 
 def host_text(cells: dict[tuple[str, str, bool], Cell], args: argparse.Namespace) -> str:
     """How fast the host ran around the samples, and what the gate retook (empty for runs without probes)."""
-    reference = reference_probe(cells, args)
-    samples = [(cell, s) for cell in cells.values() for s in cell.ok]
-    factors = [f for _, s in samples if (f := slowdown(s, reference)) is not None]
+    probes = all_probes(cells, args)
+    reference = reference_of(probes)
+    samples = [s for cell in cells.values() for s in cell.ok]
+    factors = [(f"{cell.engine} {cell.workload}", f) for cell in cells.values() for s in cell.ok
+               if (f := slowdown(s, reference)) is not None]
     if not factors:
         return ""
-    bound = args.gate or SLOW_HOST
-    slow = [f"{cell.engine} {cell.workload}" for cell, s in samples if (slowdown(s, reference) or 0.0) > bound]
-    what = f"the reference, the {REFERENCE_QUANTILE:.0%} quantile of the run's {len(all_probes(cells, args))} probes"
+    bound = slow_bound(args)
+    slow = [name for name, f in factors if f > bound]
+    values = [f for _, f in factors]
     text = (
-        f"host: around each sample the probe loop ran {min(factors):.2f}-{max(factors):.2f}x as long as "
-        f"{what} ({format_seconds(reference)}; median {statistics.median(factors):.2f}x); "
+        f"host: around each sample the probe loop ran {min(values):.2f}-{max(values):.2f}x as long as the "
+        f"reference, the {REFERENCE_QUANTILE:.0%} quantile of the run's {len(probes)} probes "
+        f"({format_seconds(reference)}; median {statistics.median(values):.2f}x); "
         f"{len(slow)} of {len(factors)} samples ran on a slow host (> {bound:g}x)"
     )
     if args.gate:
-        retaken = sum(1 for _, s in samples if s.get("retaken"))
-        tries = sum(len(s.get("retaken", [])) for _, s in samples)
+        retaken = sum(1 for s in samples if s.get("retaken"))
+        tries = sum(len(s.get("retaken", [])) for s in samples)
         text += (
             f"\ngate {args.gate:g}x: {retaken} samples retaken ({tries} slow tries discarded, at most "
             f"{args.retakes} per sample)"

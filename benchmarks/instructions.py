@@ -55,7 +55,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.cli import REPO_ROOT, child_env, format_ratio, render
+from benchmarks.cli import REPO_ROOT, child_env, child_result, crashed, format_ratio, render
 from benchmarks.engines import ENGINES
 from benchmarks.workloads import WORKLOADS, Workload
 
@@ -295,13 +295,7 @@ def child_command(engine: str, workload: str, size: int, settings: Settings) -> 
 
 def _result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """The child's result line, or a "failed" result naming its exit code and last lines of stderr."""
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
-            return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"status": "failed", "error": f"child exited with code {proc.returncode}: " + " | ".join(tail),
-            "short": f"crashed (exit {proc.returncode})"}
+    return child_result(proc.stdout, RESULT_PREFIX) or crashed(proc)
 
 
 def run_plain(engine: str, workload: str, size: int, settings: Settings) -> dict[str, Any]:

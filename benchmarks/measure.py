@@ -77,8 +77,8 @@ def host_probe(tries: int = 3) -> float:
     On a shared host (a virtual machine whose physical core is also busy with
     someone else's work) the same code can run at half speed for seconds at a
     time. A sample whose probes, taken just before and just after it, are
-    much slower than the fastest probe of the run was measured in such a
-    phase. The loop does integer additions only: no allocation the collector
+    much slower than the run's usual probe (see :func:`benchmarks.cli.reference_of`)
+    was measured in such a phase. The loop does integer additions only: no allocation the collector
     tracks, no memory traffic beyond the interpreter's own.
 
     Args:
