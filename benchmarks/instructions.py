@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -274,12 +275,34 @@ class Settings:
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
 
+def import_root() -> Path:
+    """The directory a counted child runs in and imports ``benchmarks`` from: a link to benchmarks/ and nothing else.
+
+    Not the repository's root: the import system lists the directories on
+    sys.path, and the root's listing changes while the project works (a
+    build/ directory, a tool's cache), which changed a count by tens of
+    thousands of instructions. The path is fixed for a checkout (a hash of
+    it), since its length counts too.
+    """
+    root = Path(tempfile.gettempdir()) / f"chainrule-instructions-{hashlib.sha256(bytes(REPO_ROOT)).hexdigest()[:12]}"
+    link = root / "benchmarks"
+    if not link.is_symlink():
+        root.mkdir(exist_ok=True)
+        try:
+            link.symlink_to(REPO_ROOT / "benchmarks", target_is_directory=True)
+        except FileExistsError:  # another run made it first
+            pass
+    return root
+
+
 def counting_env() -> dict[str, str]:
-    """The child's environment: only :data:`INHERITED_ENV`, the repository importable, one thread, a fixed hash seed."""
+    """The child's environment: only :data:`INHERITED_ENV`, :func:`import_root` importable, one thread, a fixed
+    hash seed."""
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-    chosen = child_env(1)  # the repository on PYTHONPATH and the thread pools pinned, as benchmarks.cli runs a child
-    for name in ("PYTHONPATH", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
+    chosen = child_env(1)  # the thread pools pinned, as benchmarks.cli runs a child
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
         env[name] = chosen[name]
+    env["PYTHONPATH"] = str(import_root())
     env["PYTHONHASHSEED"] = "0"
     return env
 
@@ -301,7 +324,7 @@ def _result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def run_plain(engine: str, workload: str, size: int, settings: Settings) -> dict[str, Any]:
     """Run a child without valgrind (a quick check that the engine runs here); return its result."""
     try:
-        proc = subprocess.run(child_command(engine, workload, size, settings), cwd=REPO_ROOT, env=counting_env(),
+        proc = subprocess.run(child_command(engine, workload, size, settings), cwd=import_root(), env=counting_env(),
                               capture_output=True, text=True, timeout=settings.timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"timed out after {settings.timeout:.0f} s", "short": "timeout"}
@@ -322,7 +345,7 @@ def count_instructions(engine: str, workload: str, size: int, settings: Settings
             f"--callgrind-out-file={out_file}", *child_command(engine, workload, size, settings),
         ]
         try:
-            proc = subprocess.run(command, cwd=REPO_ROOT, env=counting_env(), capture_output=True, text=True,
+            proc = subprocess.run(command, cwd=import_root(), env=counting_env(), capture_output=True, text=True,
                                   timeout=settings.timeout, check=False)
         except subprocess.TimeoutExpired:
             return {"status": "failed", "error": f"timed out under callgrind after {settings.timeout:.0f} s",

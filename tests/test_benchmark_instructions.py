@@ -159,3 +159,13 @@ def test_numpy_random_is_seeded_alike_in_every_counting_child() -> None:
         for _ in range(2)
     }
     assert len(keys) == 1, keys
+
+
+def test_counted_children_import_from_a_directory_that_holds_only_the_benchmarks_link() -> None:
+    # The repository's root gains entries while the suite runs (build/, tools' caches); a child that listed it
+    # counted tens of thousands of instructions more. The import root lists one entry, always the same.
+    root = instructions.import_root()
+    assert root != ROOT and root == instructions.import_root()  # a fixed path for this checkout
+    assert [p.name for p in root.iterdir()] == ["benchmarks"]
+    assert (root / "benchmarks").resolve() == ROOT / "benchmarks"
+    assert instructions.counting_env()["PYTHONPATH"] == str(root)
