@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 import numpy as np
 
 from chainrule.autograd.collector import defer_gc
-from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Meta, Place, get_mode, reset_mode, set_mode
+from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Meta, Place, get_mode, mode_of, reset_mode, set_mode
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 
 # Roles (defined in modes.py, with the Place that holds them). Intermediate
@@ -161,7 +161,7 @@ def constant(x: object, what: str = "operand") -> Value:
         node = None if tracer is None else tracer.node_of(x)  # x.data while tracing: its node
         if node is not None:
             return node
-    return _leaf(_number_to_float(x, what), get_mode()[2].constant)
+    return _leaf(_number_to_float(x, what), get_mode().constant)
 
 
 def _as_value(x: object, op: Op) -> Value:
@@ -182,6 +182,15 @@ def _zero_constants(args: Sequence[Value], grads: Sequence[Any]) -> tuple[Any, .
             out[i] = 0.0
         i += 1
     return tuple(out)
+
+
+def _all_constants(values: Sequence[Value]) -> bool:
+    """Whether every value is a constant."""
+    # NOTE: a loop, not all() over a generator: a third of the instructions for a neuron's few inputs.
+    for v in values:
+        if v._meta[2] is not CONSTANT:
+            return False
+    return True
 
 
 def _local_grads(op: Op, M: Any, out: Any, xs: Sequence[Any], args: Sequence[Value]) -> tuple[Any, ...]:
@@ -280,7 +289,10 @@ def apply(op: Op, *operands: Operand) -> Value:
         args = tuple([_as_value(x, op) for x in operands])
         xs = [a._data for a in args]
         constants = [a.role for a in args].count(CONSTANT)
-    enabled, anomaly, place = get_mode()
+    mode = get_mode()
+    enabled = mode.grad_enabled
+    anomaly = mode.anomaly
+    place = mode.place
     if not enabled or constants == len(args):
         return _unrecorded(op, xs, args, place, enabled, anomaly, constants == len(args))
     fused = op.float_rule
@@ -322,7 +334,10 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
             b = b if isinstance(b, Value) else constant(b, what)
         x = a._data
         y = b._data
-        enabled, anomaly, place = get_mode()
+        mode = get_mode()
+        enabled = mode.grad_enabled
+        anomaly = mode.anomaly
+        place = mode.place
         a_role = a._meta[2]
         b_role = b._meta[2]
         if not enabled or (a_role is CONSTANT and b_role is CONSTANT):
@@ -378,7 +393,10 @@ def _unary(op: Op) -> Callable[[Value], Value]:
 
     def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self._data
-        enabled, anomaly, place = get_mode()
+        mode = get_mode()
+        enabled = mode.grad_enabled
+        anomaly = mode.anomaly
+        place = mode.place
         if not enabled or self._meta[2] is CONSTANT:
             return _unrecorded(op, (x,), (self,), place, enabled, anomaly, self._meta[2] is CONSTANT)
         try:
@@ -505,9 +523,9 @@ class Value:
                     return
             data = _number_to_float(data, "Value()")
         if label == "":  # the common case, the shared meta of unlabelled leaves
-            self._meta = get_mode()[2].variable
+            self._meta = get_mode().variable
         elif isinstance(label, str):
-            self._meta = (label, get_mode()[2].scope, VARIABLE)
+            self._meta = (label, get_mode().scope, VARIABLE)
         else:
             raise TypeError(f"Value() label must be a str, got {type(label).__name__} {label!r}")
         self._data = data
@@ -710,19 +728,20 @@ class Value:
     # costs about a fifth of a whole node (callgrind: ~750 of ~4,200
     # instructions for a product). The numbers are the row's, bit for bit
     # (tests/test_float_rules.py checks it), and the arithmetic cannot raise on
-    # floats. Anything else (a plain number, a constant input, no_grad, anomaly
-    # mode) goes to the generic method made from the row, as every other op does.
+    # floats. Anything else (a plain number, a constant input, no_grad and
+    # anomaly mode, where the mode's meta for the op is None) goes to the
+    # generic method made from the row, as every other op does.
 
     def __add__(self, other: Operand) -> Value:  # self + other
         if type(other) is not Value or self._meta[2] is CONSTANT or other._meta[2] is CONSTANT:
             return _generic_add(self, other)
-        enabled, anomaly, place = get_mode()
-        if anomaly or not enabled:
+        meta = get_mode().add
+        if meta is None:  # no_grad, anomaly mode
             return _generic_add(self, other)
         v = _new_object(Value)
         v._data = self._data + other._data
         v.grad = 0.0
-        v._meta = place.add
+        v._meta = meta
         v._a = self
         v._b = other
         v._ga = 1.0
@@ -737,13 +756,13 @@ class Value:
     def __sub__(self, other: Operand) -> Value:  # self - other
         if type(other) is not Value or self._meta[2] is CONSTANT or other._meta[2] is CONSTANT:
             return _generic_sub(self, other)
-        enabled, anomaly, place = get_mode()
-        if anomaly or not enabled:
+        meta = get_mode().sub
+        if meta is None:  # no_grad, anomaly mode
             return _generic_sub(self, other)
         v = _new_object(Value)
         v._data = self._data - other._data
         v.grad = 0.0
-        v._meta = place.sub
+        v._meta = meta
         v._a = self
         v._b = other
         v._ga = 1.0
@@ -758,15 +777,15 @@ class Value:
     def __mul__(self, other: Operand) -> Value:  # self * other
         if type(other) is not Value or self._meta[2] is CONSTANT or other._meta[2] is CONSTANT:
             return _generic_mul(self, other)
-        enabled, anomaly, place = get_mode()
-        if anomaly or not enabled:
+        meta = get_mode().mul
+        if meta is None:  # no_grad, anomaly mode
             return _generic_mul(self, other)
         x = self._data
         y = other._data
         v = _new_object(Value)
         v._data = x * y
         v.grad = 0.0
-        v._meta = place.mul
+        v._meta = meta
         v._a = self
         v._b = other
         v._ga = y
@@ -779,14 +798,14 @@ class Value:
         return v
 
     def tanh(self) -> Value:
-        enabled, anomaly, place = get_mode()
-        if anomaly or not enabled or self._meta[2] is CONSTANT:
+        meta = get_mode().tanh
+        if meta is None or self._meta[2] is CONSTANT:
             return _generic_tanh(self)
         out = _math_tanh(self._data)
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
-        v._meta = place.tanh
+        v._meta = meta
         v._a = self
         v._b = None
         v._ga = 1.0 - out * out
@@ -797,9 +816,9 @@ class Value:
         return v
 
     def relu(self) -> Value:
-        enabled, anomaly, place = get_mode()
+        meta = get_mode().relu
         x = self._data
-        if anomaly or not enabled or self._meta[2] is CONSTANT or x != x:  # nan: the generic path
+        if meta is None or self._meta[2] is CONSTANT or x != x:  # nan: the generic path
             return _generic_relu(self)
         v = _new_object(Value)
         if x > 0.0:
@@ -809,7 +828,7 @@ class Value:
             v._data = 0.0
             v._ga = 0.0
         v.grad = 0.0
-        v._meta = place.relu
+        v._meta = meta
         v._a = self
         v._b = None
         v._gb = 0.0
@@ -899,8 +918,6 @@ class Value:
         return apply(OP["leaky_relu"], self, slope)
 
 
-
-
 # While a trace runs in any thread, Value.data is this property instead: in the
 # tracing context it hands the tracer the read (a TracedNumber that remembers
 # the node) and refuses assignments (fn would change the model only while
@@ -970,8 +987,8 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
     if not weights:
         return Value(0.0) if bias is None else apply(OP["sum"], bias)
     args = (*weights, *inputs) if bias is None else (*weights, *inputs, bias)
-    enabled, anomaly, place = get_mode()
-    if anomaly or not enabled:
+    meta = get_mode().dot
+    if meta is None:  # no_grad, anomaly mode
         return apply(_DOT, *args)
     # NOTE: every neuron of an MLP makes one of these per sample, so this is
     # the row's float_rule (_dot_float) written out over the inputs' values,
@@ -1005,11 +1022,15 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand], bias: Operand | N
     if constants:  # constants take no derivative (an MLP's first layer: its inputs)
         if constants == len(nodes):  # constants only (all leaves, so nothing was counted above)
             return apply(_DOT, *args)  # a constant leaf, as for any op
-        grads = _zero_constants(nodes, grads)
+        if constants == len(inputs) and _all_constants(inputs):  # type: ignore[arg-type]
+            # the usual case, a first layer's inputs: their derivatives (the weights) are all 0.0
+            grads = (*xs, *(0.0,) * len(xs)) if bias is None else (*xs, *(0.0,) * len(xs), 1.0)
+        else:
+            grads = _zero_constants(nodes, grads)
     v = _new_object(Value)
     v._data = data
     v.grad = 0.0
-    v._meta = place.dot
+    v._meta = meta
     v._a = nodes
     v._b = _MANY
     v._ga = grads
@@ -1256,7 +1277,7 @@ def _propagate(root: Value, seed: float, accumulate: bool) -> dict[Value, float]
         skipped); else every node's result (constant leaves with a meaningless
         value: callers skip them).
     """
-    if get_mode()[1]:
+    if get_mode().anomaly:
         return _propagate_checked(root, seed, accumulate)
     partial: dict[Value, float] = {}  # contributions so far, for nodes still waiting for consumers
     pending: dict[Value, int] = {}  # consumers still to come, for nodes that had more than one
@@ -1344,8 +1365,8 @@ def _propagate_checked(root: Value, seed: float, accumulate: bool) -> dict[Value
     """
     if not math.isfinite(seed):
         raise AnomalyError(f"anomaly in backward: the seed gradient is {seed!r} at {_describe_node(root)}")
-    enabled, _, meta = get_mode()
-    token = set_mode((enabled, False, meta))
+    mode = get_mode()
+    token = set_mode(mode_of(mode.grad_enabled, False, mode.place))
     try:
         results = _propagate(root, seed, accumulate=False)
     finally:
@@ -1594,11 +1615,12 @@ def _propagate_graph(root: Value, seed: float) -> dict[Value, Any]:
     the backward pass are built with the op-level check off, so the error
     names the forward graph's nodes rather than a multiplication inside it).
     """
-    enabled, check, meta = get_mode()
+    mode = get_mode()
+    check = mode.anomaly
     if check:
         if not math.isfinite(seed):
             raise AnomalyError(f"anomaly in backward: the seed gradient is {seed!r} at {_describe_node(root)}")
-        token = set_mode((enabled, False, meta))
+        token = set_mode(mode_of(mode.grad_enabled, False, mode.place))
     try:
         pending = _consumer_counts([root])
         grads: dict[Value, Any] = {root: seed}

@@ -54,7 +54,7 @@ class Place:
     """
 
     # NOTE: the fast paths' metas are slots: a slot read costs a third of a dict lookup (callgrind).
-    __slots__ = ("scope", "variable", "constant", "ops", "add", "sub", "mul", "tanh", "relu", "dot")
+    __slots__ = ("scope", "variable", "constant", "ops", "add", "sub", "mul", "tanh", "relu", "dot", "modes")
 
     def __init__(self, scope: str | None) -> None:
         self.scope = scope
@@ -67,20 +67,60 @@ class Place:
         self.tanh = self.ops[OP["tanh"]]
         self.relu = self.ops[OP["relu"]]
         self.dot = self.ops[OP["dot"]]
+        # (grad_enabled, anomaly) -> the Mode of those settings in this place
+        self.modes: dict[tuple[bool, bool], Mode] = {
+            (g, a): Mode(g, a, self) for g in (True, False) for a in (False, True)
+        }
 
     def __repr__(self) -> str:
         return f"Place({self.scope!r})"
 
 
-# The engine's state for the current context: (grad_enabled, anomaly, place),
-# where place is the Place of the module path in force, one per path.
-# NOTE: a plain tuple, read by every op: unpacking it is one specialised
-# instruction, while a NamedTuple (a tuple subclass) unpacks through the
-# generic iterator path, ~5x slower (callgrind).
-Mode: TypeAlias = tuple[bool, bool, Place]
+class Mode:
+    """The engine's state in one context: grad mode, anomaly mode and the Place new nodes are made in.
+
+    One object per combination (:func:`mode_of`), read by every op in one
+    lookup. Beside the three settings, a mode holds the metas the engine's
+    fast paths give new nodes: ``mode.mul`` is ``place.mul`` when ops record
+    plain edges (grad on, anomaly off) and None when they take the generic
+    path (``no_grad``, ``detect_anomaly``), so a fast path reads its mode
+    with one lookup and one test. ``mode.variable`` and ``mode.constant``
+    are the place's leaf metas, in every mode.
+    """
+
+    # NOTE: slots, and fast paths that read one of them: a tuple of the three
+    # settings cost an unpacking and two tests per op (~150 of ~3,800
+    # instructions for a product, callgrind).
+    __slots__ = (
+        "grad_enabled", "anomaly", "place", "scope", "variable", "constant", "add", "sub", "mul", "tanh", "relu", "dot",
+    )
+
+    def __init__(self, grad_enabled: bool, anomaly: bool, place: Place) -> None:
+        self.grad_enabled = grad_enabled
+        self.anomaly = anomaly
+        self.place = place
+        self.scope = place.scope
+        self.variable = place.variable
+        self.constant = place.constant
+        fast = grad_enabled and not anomaly
+        self.add = place.add if fast else None
+        self.sub = place.sub if fast else None
+        self.mul = place.mul if fast else None
+        self.tanh = place.tanh if fast else None
+        self.relu = place.relu if fast else None
+        self.dot = place.dot if fast else None
+
+    def __repr__(self) -> str:
+        return f"Mode(grad_enabled={self.grad_enabled}, anomaly={self.anomaly}, scope={self.scope!r})"
+
+
+def mode_of(grad_enabled: bool, anomaly: bool, place: Place) -> Mode:
+    """The shared Mode of these settings in ``place``."""
+    return place.modes[grad_enabled, anomaly]
+
 
 NO_SCOPE = Place(None)
-DEFAULT_MODE: Mode = (True, False, NO_SCOPE)
+DEFAULT_MODE: Mode = mode_of(True, False, NO_SCOPE)
 MODE: contextvars.ContextVar[Mode] = contextvars.ContextVar("chainrule_mode", default=DEFAULT_MODE)
 # Bound once: `get_mode()` is a specialised call of a C function, where
 # `MODE.get()` looks the method up on every call.
@@ -220,14 +260,14 @@ class no_grad(_ModeSwitch):
     """
 
     def _enter_mode(self, mode: Mode) -> Mode:
-        return (False, mode[1], mode[2])
+        return mode_of(False, mode.anomaly, mode.place)
 
 
 class enable_grad(_ModeSwitch):
     """Context manager and decorator: turn recording back on inside ``no_grad``."""
 
     def _enter_mode(self, mode: Mode) -> Mode:
-        return (True, mode[1], mode[2])
+        return mode_of(True, mode.anomaly, mode.place)
 
 
 class detect_anomaly(_ModeSwitch):
@@ -242,17 +282,17 @@ class detect_anomaly(_ModeSwitch):
     """
 
     def _enter_mode(self, mode: Mode) -> Mode:
-        return (mode[0], True, mode[2])
+        return mode_of(mode.grad_enabled, True, mode.place)
 
 
 def is_grad_enabled() -> bool:
     """Return True when ops record their parents in the current context."""
-    return get_mode()[0]
+    return get_mode().grad_enabled
 
 
 def is_anomaly_enabled() -> bool:
     """Return True inside ``detect_anomaly()`` in the current context."""
-    return get_mode()[1]
+    return get_mode().anomaly
 
 
 # (outer path, name) -> the Place of that path: one string and one Place per module path
@@ -279,7 +319,7 @@ class scope:
 
     def __enter__(self) -> str:
         self._token = enter_scope(self._name)
-        path = get_mode()[2].scope
+        path = get_mode().scope
         assert path is not None  # a scope is in force
         return path
 
@@ -296,8 +336,8 @@ def enter_scope(name: str) -> contextvars.Token[Mode]:
     Returns:
         The token that :func:`exit_scope` takes to restore the previous mode.
     """
-    grad_enabled, anomaly, place = get_mode()
-    return set_mode((grad_enabled, anomaly, _path(place.scope, name)))
+    mode = get_mode()
+    return set_mode(mode_of(mode.grad_enabled, mode.anomaly, _path(mode.scope, name)))
 
 
 def _path(outer: str | None, name: str) -> Place:
@@ -330,8 +370,7 @@ def scoped_modes(prefix: str, n: int) -> list[Mode]:
     key = (mode, prefix, n)
     modes = _SCOPED.get(key)
     if modes is None:
-        grad_enabled, anomaly, place = mode
-        modes = [(grad_enabled, anomaly, _path(place.scope, f"{prefix}.{i}")) for i in range(n)]
+        modes = [mode_of(mode.grad_enabled, mode.anomaly, _path(mode.scope, f"{prefix}.{i}")) for i in range(n)]
         if len(_SCOPED) > 10_000:  # bounded: a few per model in practice
             _SCOPED.clear()
         _SCOPED[key] = modes
@@ -340,4 +379,4 @@ def scoped_modes(prefix: str, n: int) -> list[Mode]:
 
 def current_scope() -> str | None:
     """Return the module path new nodes are tagged with, or None."""
-    return get_mode()[2].scope
+    return get_mode().scope

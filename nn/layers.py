@@ -139,16 +139,18 @@ def _init_name(init: Any) -> str:
 
 def _as_inputs(x: Any, nin: int, who: str) -> list[Value]:
     """Check one sample (a sequence or 1-D array of nin numbers or Values); numbers become constants."""
-    if isinstance(x, np.ndarray):
-        if x.ndim != 1:
-            raise ValueError(f"{who} expects one sample of {nin} inputs (a 1-D array), got an array of shape "
-                             f"{x.shape}; call it once per row")
-        x = x.tolist()
-    elif isinstance(x, (Value, str, bytes)) or not isinstance(x, Sequence):
-        raise TypeError(f"{who} expects a sequence of {nin} inputs (numbers or Values), got {type(x).__name__}")
+    if type(x) is not list and type(x) is not tuple:  # lists and tuples, the usual samples, need no checks here
+        if isinstance(x, np.ndarray):
+            if x.ndim != 1:
+                raise ValueError(f"{who} expects one sample of {nin} inputs (a 1-D array), got an array of shape "
+                                 f"{x.shape}; call it once per row")
+            x = x.tolist()
+        elif isinstance(x, (Value, str, bytes)) or not isinstance(x, Sequence):
+            raise TypeError(f"{who} expects a sequence of {nin} inputs (numbers or Values), got {type(x).__name__}")
     if len(x) != nin:
         raise ValueError(f"{who} expects {nin} input{'' if nin == 1 else 's'}, got {len(x)}")
-    return [v if type(v) is Value or isinstance(v, Value) else constant(v, f"{who} input {i}")
+    # NOTE: a float (the usual input) cannot fail to convert, so it needs no error message made for it
+    return [v if isinstance(v, Value) else constant(v) if type(v) is float else constant(v, f"{who} input {i}")
             for i, v in enumerate(x)]
 
 

@@ -104,6 +104,11 @@ def test_n_ary_float_rule_matches_the_rules(name: str, xs: list[float], constant
 @example(terms=[(0.1, 1.0), (0.2, 1.0), (1e16, 1.0), (-1e16, 1.0)], bias=0.3, constants=[False] * 13)  # rounding order
 @example(terms=[(-0.0, 1.0), (1.0, -0.0)], bias=None, constants=[False] * 13)  # signs of zero
 @example(terms=[(1.0, 2.0)], bias=3.0, constants=[True] * 13)  # constants only: a constant leaf
+# a first layer: every input a constant (dot's own branch for it), with and without a bias
+@example(terms=[(0.5, 2.0), (-1.5, 3.0)], bias=0.25, constants=[False, False, True, True] + [False] * 9)
+@example(terms=[(0.5, 2.0), (-1.5, 3.0)], bias=None, constants=[False, False, True, True] + [False] * 9)
+# as many constants as inputs, but not the inputs: the general zeroing
+@example(terms=[(0.5, 2.0), (-1.5, 3.0)], bias=0.25, constants=[True, False, False, True] + [False] * 9)
 def test_dot_matches_the_rules(
     in_order: bool, terms: list[tuple[float, float]], bias: float | None, constants: list[bool]
 ) -> None:
