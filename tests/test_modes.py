@@ -19,6 +19,7 @@ from chainrule.autograd import (
     apply,
     current_scope,
     detect_anomaly,
+    dot,
     enable_grad,
     is_grad_enabled,
     logsumexp,
@@ -57,6 +58,38 @@ def test_no_grad_records_nothing_for_every_op(op: Op) -> None:
     with np.errstate(invalid="ignore"):  # acosh(0.7) is nan: the engine warns of nothing, numpy would
         expected = float(op.forward(NUMPY_MATH, *xs))
     assert node.data == pytest.approx(expected, rel=1e-14, nan_ok=True)
+
+
+# The engine's fast paths (two Values under +, - and *, tanh, relu, dot) read their mode's meta, which is
+# None under no_grad and anomaly mode: each must then take the generic path, as every other op does.
+FAST_PATHS: dict[str, Callable[[Value, Value], Value]] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "tanh": lambda a, b: a.tanh(),
+    "relu": lambda a, b: a.relu(),
+    "dot": lambda a, b: dot([a], [b], bias=b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_PATHS))
+def test_fast_paths_follow_the_mode(name: str) -> None:
+    make = FAST_PATHS[name]
+    a, b = Value(0.5, "a"), Value(-2.0, "b")
+    with scope("m"):
+        recorded = make(a, b)
+        with no_grad():
+            unrecorded = make(a, b)
+            with scope("inner"), enable_grad():
+                inner = make(a, b)
+    assert recorded.op == name and recorded.parents and recorded.scope == "m"
+    assert unrecorded.op == "" and unrecorded.parents == () and unrecorded.data == recorded.data
+    assert unrecorded.scope == "m"
+    assert inner.op == name and inner.parents and inner.scope == "m.inner"
+    bad = math.nan if name == "tanh" else math.inf  # tanh(inf) is 1.0
+    make(Value(bad), Value(1.0))  # no error outside anomaly mode
+    with detect_anomaly(), pytest.raises(AnomalyError, match=f"op '{name}'"):
+        make(Value(bad, "a"), Value(1.0, "b"))
 
 
 def test_no_grad_decorator() -> None:
