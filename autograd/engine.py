@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 import numpy as np
 
 from chainrule.autograd.collector import defer_gc
-from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Meta, Place, get_mode, mode_of, reset_mode, set_mode
+from chainrule.autograd.modes import CONSTANT, PARAMETER, VARIABLE, Meta, Mode, get_mode, mode_of, reset_mode, set_mode
 from chainrule.autograd.ops import FLOAT_ERRORS, FLOAT_MATH, NUMPY_MATH, OP, Op
 
 # Roles (defined in modes.py, with the Place that holds them). Intermediate
@@ -253,16 +253,13 @@ def _check_finite(op: Op, args: Sequence[Value], out: float, grads: Sequence[flo
         _raise_anomaly(op, args, out, grads)
 
 
-def _unrecorded(
-    op: Op, xs: Sequence[float], args: tuple[Value, ...], place: Place, enabled: bool,
-    anomaly: bool, constant: bool,
-) -> Value:
+def _unrecorded(op: Op, xs: Sequence[float], args: tuple[Value, ...], mode: Mode, constant: bool) -> Value:
     """An op that records no edges, as a leaf: under no_grad, or on constants only (then a constant)."""
     out = _forward(op, xs)
-    if anomaly:
+    if mode.anomaly:
         _check_finite(op, args, out, _EMPTY)
-    v = _leaf(out, place.constant if constant else place.variable)
-    if _tracing and not enabled and not constant:
+    v = _leaf(out, mode.constant if constant else mode.variable)
+    if _tracing and not mode.grad_enabled and not constant:
         _trace_no_grad(v, op, args)
     return v
 
@@ -290,11 +287,8 @@ def apply(op: Op, *operands: Operand) -> Value:
         xs = [a._data for a in args]
         constants = [a.role for a in args].count(CONSTANT)
     mode = get_mode()
-    enabled = mode.grad_enabled
-    anomaly = mode.anomaly
-    place = mode.place
-    if not enabled or constants == len(args):
-        return _unrecorded(op, xs, args, place, enabled, anomaly, constants == len(args))
+    if not mode.grad_enabled or constants == len(args):
+        return _unrecorded(op, xs, args, mode, constants == len(args))
     fused = op.float_rule
     out: float
     grads: tuple[float, ...]
@@ -311,9 +305,9 @@ def apply(op: Op, *operands: Operand) -> Value:
                 grads = _zero_constants(args, grads)
         except FLOAT_ERRORS:
             out, grads = _by_rules(op, xs, args)
-    if anomaly:
+    if mode.anomaly:
         _check_finite(op, args, out, grads)
-    v = _leaf(out, place.ops[op])
+    v = _leaf(out, mode.place.ops[op])
     _set_edges(v, op, args, grads)
     return v
 
@@ -335,13 +329,10 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
         x = a._data
         y = b._data
         mode = get_mode()
-        enabled = mode.grad_enabled
-        anomaly = mode.anomaly
-        place = mode.place
         a_role = a._meta[2]
         b_role = b._meta[2]
-        if not enabled or (a_role is CONSTANT and b_role is CONSTANT):
-            return _unrecorded(op, (x, y), (a, b), place, enabled, anomaly, a_role is CONSTANT and b_role is CONSTANT)
+        if not mode.grad_enabled or (a_role is CONSTANT and b_role is CONSTANT):
+            return _unrecorded(op, (x, y), (a, b), mode, a_role is CONSTANT and b_role is CONSTANT)
         try:
             if fused is not None:  # the row's float_rule: the same numbers in one call
                 out, ga, gb = fused(x, y)
@@ -355,12 +346,12 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, Operand], Value
                 gb = 0.0 if b_role is CONSTANT else d1(M, out, x, y)
         except FLOAT_ERRORS:
             out, (ga, gb) = _by_rules(op, (x, y), (a, b))
-        if anomaly:
+        if mode.anomaly:
             _check_finite(op, (a, b), out, (ga, gb))
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
-        v._meta = place.ops[op]
+        v._meta = mode.place.ops[op]
         v._a = a
         v._b = b
         v._ga = ga
@@ -394,11 +385,8 @@ def _unary(op: Op) -> Callable[[Value], Value]:
     def method(self: Value) -> Value:  # apply() for one input, without its tuples
         x = self._data
         mode = get_mode()
-        enabled = mode.grad_enabled
-        anomaly = mode.anomaly
-        place = mode.place
-        if not enabled or self._meta[2] is CONSTANT:
-            return _unrecorded(op, (x,), (self,), place, enabled, anomaly, self._meta[2] is CONSTANT)
+        if not mode.grad_enabled or self._meta[2] is CONSTANT:
+            return _unrecorded(op, (x,), (self,), mode, self._meta[2] is CONSTANT)
         try:
             if fused is not None:
                 out, ga = fused(x)
@@ -407,12 +395,12 @@ def _unary(op: Op) -> Callable[[Value], Value]:
                 ga = d0(M, out, x)
         except FLOAT_ERRORS:
             out, (ga,) = _by_rules(op, (x,), (self,))
-        if anomaly:
+        if mode.anomaly:
             _check_finite(op, (self,), out, (ga,))
         v = _new_object(Value)
         v._data = out
         v.grad = 0.0
-        v._meta = place.ops[op]
+        v._meta = mode.place.ops[op]
         v._a = self
         v._b = None
         v._ga = ga
